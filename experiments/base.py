@@ -1,0 +1,73 @@
+"""Every field of a wavegan_jax experiment, with its default and meaning.
+
+Experiments import this module, call ``get_config()`` and override a few fields. Any field can
+be overridden from the command line, e.g.::
+
+    python -m wavegan_jax train --config=experiments/quickstart.py --workdir=runs/qs \
+        --config.batch_size=32 --config.optim.g_lr=3e-4
+
+A mistyped field (``--config.batchsize=32``) is an error, because configs are locked.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # one seed for everything: parameter init, data order, noise, phase shuffle
+
+    # ---- data: what `prepare` reads and where the shards go --------------------------------
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "bundled"  # bundled | fsdd | speech_commands | folder
+    c.data.path = ""  # recordings folder; ignored for "bundled" (the FSDD zero/one copy in the package)
+    c.data.download = ""  # "" | fsdd | speech_commands: fetch the archive into data.cache first
+    c.data.cache = "data/cache"  # where downloads are kept
+    c.data.words = "zero,one"  # comma-separated words, a preset (sc09), or "" for every word
+    c.data.sample_rate = 8000  # Hz; audio is resampled to this rate with soxr
+    c.data.prepared = "data/prepared/fsdd_zero_one_8k_4096"  # shard folder (prepared when missing)
+
+    # ---- model ----------------------------------------------------------------------------
+    c.model = ml_collections.ConfigDict()
+    c.model.length = 4096  # samples per clip: 4096, 8192 or 16384
+    c.model.d = 32  # model size: 64 in the paper, 32 in the original study's downsized model
+    c.model.latent_dim = 100  # size of z
+    c.model.phase_shuffle = 2  # D shifts each layer's output by up to +-n samples (0 = off)
+    c.model.conv_impl = "auto"  # auto | polyphase | direct (same function, different speed)
+
+    c.conditioning = "concat"  # none | concat (see wavegan_jax/conditioning.py)
+    c.num_classes = -1  # -1: the number of words in the prepared data; 0 with conditioning=none
+
+    # ---- loss and optimisation ------------------------------------------------------------
+    c.loss = "wgan_gp"  # see wavegan_jax/losses.py
+    c.gp_lambda = 10.0  # gradient penalty weight of WGAN-GP
+    c.n_critic = 5  # discriminator updates per generator update
+    c.batch_size = 64  # global batch (all devices and processes); must divide evenly
+    c.optim = ml_collections.ConfigDict()
+    c.optim.g_lr = 1e-4
+    c.optim.d_lr = 1e-4
+    c.optim.b1 = 0.5
+    c.optim.b2 = 0.9
+    c.ema_decay = 0.999  # EMA copy of G's parameters used for samples
+
+    # ---- run length, logging and checkpoints ----------------------------------------------
+    c.num_steps = 20000  # generator updates
+    c.log_every = 50  # TensorBoard scalars (and the NaN check)
+    c.sample_every = 1000  # audio, waveform and spectrogram images, wavs in workdir/samples
+    c.samples_per_word = 4  # clips per word at each sample interval
+    c.checkpoint_every = 1000
+    c.keep_checkpoints = 3
+    c.progress = True  # tqdm progress bar
+    return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrink any experiment to a run of seconds (``get_config("smoke")``)."""
+    c.model.d = 4
+    c.batch_size = 4
+    c.n_critic = 2
+    c.num_steps = 3
+    c.log_every = 1
+    c.sample_every = 3
+    c.samples_per_word = 1
+    c.checkpoint_every = 2
+    c.progress = False
+    return c
