@@ -138,10 +138,10 @@ def load_clip(path: str | Path, sample_rate: int, length: int) -> np.ndarray:
         raise AudioError(f"unreadable audio ({type(e).__name__}: {str(e).strip()})") from None
     if x.shape[0] == 0:
         raise AudioError("empty: no audio frames")
-    if info.format == "WAV" and info.subtype.startswith("PCM"):
-        expected = info.frames * info.channels * _PCM_BYTES.get(info.subtype, 0)
-        if expected and path.stat().st_size < expected:
-            raise AudioError(f"truncated: header promises {info.frames} frames, file is shorter")
+    if info.format == "WAV":
+        short = _wav_missing_bytes(path)
+        if short:
+            raise AudioError(f"truncated: the data chunk is {short} bytes shorter than its header says")
     if not np.isfinite(x).all():
         raise AudioError("contains NaN or inf samples")
     x = x.mean(axis=1)
@@ -150,7 +150,23 @@ def load_clip(path: str | Path, sample_rate: int, length: int) -> np.ndarray:
     return np.clip(fit_length(x, length), -1.0, 1.0).astype(np.float32)
 
 
-_PCM_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
+def _wav_missing_bytes(path: Path) -> int:
+    """Bytes missing from a RIFF/WAVE file's data chunk (0 when complete or not a plain RIFF).
+
+    libsndfile silently reads what is there, so a cut-off download would pass unnoticed.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(4) != b"RIFF" or f.read(8)[4:] != b"WAVE":
+            return 0
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk, length = f.read(4), int.from_bytes(f.read(4), "little")
+            if chunk == b"data":
+                return max(0, pos + 8 + length - size)
+            pos += 8 + length + (length & 1)
+    return 0
 
 
 def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -118,6 +118,13 @@ def init_state(config, G, D, key, g_tx, d_tx) -> TrainState:
                       g_opt=g_tx.init(g_params), d_opt=d_tx.init(d_params))
 
 
+def _local(params):
+    """Mark replicated parameters as per-device inside shard_map, so that ``jax.grad`` returns
+    this device's gradient (for a replicated input shard_map would return the sum over devices);
+    ``lax.pmean`` then averages it explicitly."""
+    return jax.lax.pcast(params, "data", to="varying")
+
+
 def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int):
     """Compiled ``step(state, batch) -> (state, metrics)``.
 
@@ -138,7 +145,7 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
                 d_fn = lambda x: D.apply(dp, x, labels[c], shifts[c])
                 return loss.d_loss(d_fn, real[c], fake, eps=eps[c], gp_lambda=gp_lambda)
 
-            (_, metrics), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_params)
+            (_, metrics), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(_local(d_params))
             grads = jax.lax.pmean(grads, "data")
             updates, d_opt = d_tx.update(grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
@@ -147,7 +154,7 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
             fake = G.apply(gp, z[n_critic], g_labels)
             return loss.g_loss(D.apply(d_params, fake, g_labels, shifts[n_critic]))
 
-        (_, g_metrics), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+        (_, g_metrics), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(state.g_params))
         grads = jax.lax.pmean(grads, "data")
         updates, g_opt = g_tx.update(grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)

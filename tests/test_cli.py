@@ -1,0 +1,60 @@
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "wavegan_jax", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_gives_a_real_example():
+    assert "prepare" in cli("--help").stdout
+    assert "example:" in cli("prepare", "--help").stdout
+    out = cli("train", "--help").stdout
+    assert "--config=experiments/quickstart.py" in out
+
+
+def test_mistyped_config_field_is_an_error(tmp_path):
+    r = cli("train", "--config=experiments/quickstart.py:smoke", f"--workdir={tmp_path}", "--config.batchsize=8")
+    assert r.returncode != 0 and "batchsize" in r.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_unknown_command_lists_the_known_ones():
+    r = cli("fly")
+    assert r.returncode == 2 and "known: prepare, train" in r.stderr
+
+
+def test_prepare_command_then_no_op(tmp_path):
+    args = ("prepare", "--source", "fsdd", "--path", "wavegan_jax/bundled/fsdd_zero_one", "--words", "one",
+            "--sample-rate", "8000", "--length", "4096", "--out", str(tmp_path))
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout.splitlines()[-1])["clips"] == {"train": 225, "valid": 0, "test": 25}
+    second = cli(*args)
+    assert "up to date; nothing to do" in second.stdout
+    bad = cli(*args[:-6], "--words", "eleven", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "this source has: zero, one" in bad.stderr
+
+
+def test_train_command_end_to_end(prepared, tmp_path):
+    r = cli("train", "--config=experiments/quickstart.py:smoke", f"--workdir={tmp_path}",
+            f"--config.data.prepared={prepared}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    wavs = sorted(p.name for p in (tmp_path / "samples" / "step_000003").glob("*.wav"))
+    assert wavs == ["one_000.wav", "zero_000.wav"]
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("name", ["quickstart", "study_zero_one", "sc09", "fsdd"])
+def test_every_experiment_loads_and_shrinks(name):
+    mod = importlib.import_module(f"experiments.{name}")
+    full, smoke = mod.get_config(), mod.get_config("smoke")
+    assert mod.__doc__ and "wavegan_jax train --config=experiments/" in mod.__doc__
+    assert smoke.num_steps < full.num_steps and smoke.model.length == full.model.length

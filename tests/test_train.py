@@ -1,0 +1,105 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import REPO
+from wavegan_jax import train
+
+
+def leaves(tree):
+    return [np.array(x, copy=True) for x in jax.tree.leaves(tree)]  # copies: the step donates its input
+
+
+def test_one_step_gives_finite_losses_and_changes_g_and_d(smoke_config):
+    run = train.Run(smoke_config)
+    g0, d0 = leaves(run.state.g_params), leaves(run.state.d_params)
+    metrics = {k: float(v) for k, v in run.step().items()}
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    assert metrics["params_finite"] == 1.0 and metrics["gp"] >= 0
+    assert all(not np.array_equal(a, b) for a, b in zip(g0, leaves(run.state.g_params)))
+    d1 = jax.tree.map(lambda x: np.array(x), run.state.d_params)["params"]
+    # WGAN's D loss is invariant to a constant added to D's output, so the output bias never moves
+    assert np.array_equal(d0.pop(0), d1["Dense_0"].pop("bias"))
+    assert all(not np.array_equal(a, b) for a, b in zip(d0, jax.tree.leaves(d1)))
+    assert int(run.state.step) == 1 and int(run.state.data_position) == smoke_config.n_critic
+
+
+def test_same_seed_gives_bit_identical_parameters(smoke_config):
+    runs = [train.Run(smoke_config) for _ in range(2)]
+    for run in runs:
+        run.step(), run.step()
+    for a, b in zip(leaves(runs[0].state), leaves(runs[1].state)):
+        np.testing.assert_array_equal(a, b)
+    smoke_config.seed = 1
+    other = train.Run(smoke_config)
+    assert not np.array_equal(leaves(other.state.g_params)[0], leaves(runs[0].state.g_params)[0])
+
+
+def test_stopped_and_resumed_run_equals_uninterrupted(smoke_config, tmp_path):
+    smoke_config.num_steps, smoke_config.checkpoint_every, smoke_config.sample_every = 4, 2, 100
+    whole = train.train_and_evaluate(smoke_config, tmp_path / "whole")
+    smoke_config.num_steps = 2
+    train.train_and_evaluate(smoke_config, tmp_path / "split")
+    smoke_config.num_steps = 4
+    resumed = train.train_and_evaluate(smoke_config, tmp_path / "split")
+    assert int(resumed.state.step) == 4 and int(resumed.state.data_position) == 4 * smoke_config.n_critic
+    for a, b in zip(leaves(whole.state), leaves(resumed.state)):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in (tmp_path / "split" / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
+    assert (tmp_path / "split" / "samples" / "step_000004" / "zero_000.wav").exists()
+
+
+def test_nan_stops_training_with_the_last_good_checkpoint_intact(smoke_config, tmp_path):
+    smoke_config.num_steps, smoke_config.checkpoint_every = 2, 2
+    good = train.train_and_evaluate(smoke_config, tmp_path)
+    smoke_config.num_steps = 4
+    smoke_config.optim.d_lr = float("inf")  # the next update makes D's parameters non-finite
+    with pytest.raises(FloatingPointError, match=r"step 3.*last good checkpoint \(step 2\) is intact"):
+        train.train_and_evaluate(smoke_config, tmp_path)
+    manager = train.checkpoint_manager(tmp_path, 3)
+    assert manager.latest_step() == 2
+    restored = train.restore_latest(manager, good.state)
+    assert all(np.isfinite(x).all() for x in leaves(restored))
+    for a, b in zip(leaves(good.state), leaves(restored)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_config_values_are_rejected_before_compiling(smoke_config):
+    smoke_config.batch_size = 0
+    with pytest.raises(ValueError, match="batch_size=0"):
+        train.Run(smoke_config)
+    smoke_config.batch_size, smoke_config.loss = 4, "wgan"
+    with pytest.raises(ValueError, match="known: wgan_gp"):
+        train.Run(smoke_config)
+
+
+TWO_DEVICES = textwrap.dedent("""
+    import jax, numpy as np
+    assert len(jax.devices()) == 2, jax.devices()
+    from experiments import quickstart
+    from wavegan_jax import train
+    c = quickstart.get_config("smoke")
+    c.data.prepared = {prepared!r}
+    out = []
+    for devices in (jax.devices()[:1], jax.devices()):
+        run = train.Run(c, devices=devices)
+        run.step(); run.step()
+        assert run.state.g_params["params"]["up0"]["kernel"].sharding.mesh.size == len(devices)
+        out.append([np.array(x, copy=True) for x in jax.tree.leaves(run.state)])
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(*out))
+    print("max abs difference", worst)
+    assert worst < 1e-5, worst
+""")
+
+
+def test_two_device_step_equals_one_device_step(prepared):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    r = subprocess.run([sys.executable, "-c", TWO_DEVICES.format(prepared=str(prepared))], cwd=REPO,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "max abs difference" in r.stdout
