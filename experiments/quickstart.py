@@ -17,8 +17,8 @@ def get_config(variant: str = ""):
     c.model.length = 4096
     c.model.d = 16
     c.batch_size = 32
-    c.num_steps = 600
+    c.num_steps = 1000
     c.log_every = 25
-    c.sample_every = 200
-    c.checkpoint_every = 200
+    c.sample_every = 250
+    c.checkpoint_every = 250
     return base.smoke(c) if variant == "smoke" else c

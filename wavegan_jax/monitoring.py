@@ -53,7 +53,8 @@ def figure(groups: dict[str, np.ndarray], sample_rate: int):
         x = clips[0]
         axes[0, j].plot(np.arange(len(x)) / sample_rate, x, lw=0.5)
         axes[0, j].set(title=word, ylim=(-1, 1))
-        axes[1, j].specgram(x, NFFT=256, Fs=sample_rate, noverlap=192, cmap="magma")
+        with np.errstate(divide="ignore"):  # silent (zero-padded) frames have log10(0)
+            axes[1, j].specgram(x, NFFT=256, Fs=sample_rate, noverlap=192, cmap="magma")
         axes[1, j].set(xlabel="s", ylabel="Hz" if j == 0 else None)
     fig.tight_layout()
     return fig

@@ -213,12 +213,17 @@ class Run:
         self.g_tx, self.d_tx = make_optimizers(config)
         self.replicated = NamedSharding(self.mesh, P())
         self.batch_sharding = NamedSharding(self.mesh, P(None, "data"))
-        self.state = jax.device_put(init_state(config, self.G, self.D, init_key, self.g_tx, self.d_tx),
-                                    self.replicated)
+        self.set_state(jax.device_put(init_state(config, self.G, self.D, init_key, self.g_tx, self.d_tx),
+                                      self.replicated))
         self.train_step = make_train_step(config, self.G, self.D, self.g_tx, self.d_tx, self.mesh,
                                           train_key, self.num_classes)
         self.generate = make_generate(self.G)
         self._batches = None
+
+    def set_state(self, state: TrainState) -> None:
+        """Use ``state`` (e.g. restored from a checkpoint) and continue from its data position."""
+        self.state = state
+        self.position = int(state.data_position)  # host copy: no device sync in the loop
 
     @property
     def batches(self) -> input_pipeline.Batches:
@@ -239,8 +244,9 @@ class Run:
 
     def step(self) -> dict[str, jax.Array]:
         """One GAN step on the next batches; updates ``self.state``; metrics stay on device."""
-        batch = self.global_batch(int(self.state.data_position))
+        batch = self.global_batch(self.position)
         self.state, metrics = self.train_step(self.state, batch)
+        self.position += self.config.n_critic
         return metrics
 
     def sample_inputs(self, per_word: int) -> tuple[jax.Array, jax.Array, list[str]]:
@@ -287,7 +293,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     manager = checkpoint_manager(workdir, config.keep_checkpoints)
     restored = restore_latest(manager, run.state)
     if restored is not None:
-        run.state = restored
+        run.set_state(restored)
         log.info("resumed from %s at step %d", manager.directory, int(run.state.step))
     writer = monitoring.Writer(workdir if is_main else None)
     start = int(run.state.step)
