@@ -56,6 +56,18 @@ def get_config() -> ml_collections.ConfigDict:
     c.checkpoint_every = 1000
     c.keep_checkpoints = 3
     c.progress = True  # tqdm progress bar
+
+    # ---- evaluation during training (needs the classifier; trained first when missing) -----
+    c.eval_every = 0  # steps between evaluations; 0 = off
+    c.eval_samples = 50  # clips per word, fixed noise
+    c.best_metric = "accuracy"  # any key of evaluate.score, e.g. accuracy, fid, per_word_fid
+    c.best_mode = "max"  # max | min: which direction of best_metric is better
+
+    # ---- the word classifier used for evaluation (wavegan_jax train-classifier) -------------
+    c.classifier = ml_collections.ConfigDict()
+    c.classifier.epochs = 20  # passes over the train split (with random shift/gain augmentation)
+    c.classifier.batch_size = 64
+    c.classifier.lr = 1e-3  # AdamW peak learning rate, cosine decay to 0
     return c
 
 
@@ -70,4 +82,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.samples_per_word = 1
     c.checkpoint_every = 2
     c.progress = False
+    c.classifier.epochs = 1
+    c.classifier.batch_size = 16
+    c.eval_samples = 4
     return c

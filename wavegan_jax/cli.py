@@ -11,6 +11,10 @@ USAGE = """usage: wavegan_jax COMMAND [options]
 commands:
   prepare   recordings -> NumPy shards (train/valid/test) plus manifest.json
   train     train (or resume) a WaveGAN from an experiment config
+  train-classifier
+            train the word classifier used for evaluation, saved next to the prepared data
+  generate  write clips of chosen words (or an interpolation) from a trained run
+  evaluate  score a run's clips, or any folder of word clips, against the real data
 
 Run `wavegan_jax COMMAND --help` for the options and an example.
 """
@@ -77,21 +81,47 @@ def prepare_main(argv: list[str]) -> int:
     return 0
 
 
-def train_main(argv: list[str]) -> int:
-    if any(x in ("-h", "--help", "-help") for x in argv):
-        print(TRAIN_HELP)
-        return 0
+def _config_flags(prog: str, argv: list[str], help_text: str, workdir: bool):
+    """Parse ``--config=FILE.py[:variant]`` (locked) and optionally ``--workdir``; None on error."""
     from absl import flags
     from ml_collections import config_flags
 
     config_flags.DEFINE_config_file("config", None, "experiment file", lock_config=True)
-    flags.DEFINE_string("workdir", None, "run folder (resumes from its checkpoints)")
-    flags.mark_flags_as_required(["config", "workdir"])
+    required = ["config"]
+    if workdir:
+        flags.DEFINE_string("workdir", None, "run folder (resumes from its checkpoints)")
+        required.append("workdir")
+    flags.mark_flags_as_required(required)
     try:
-        FLAGS = flags.FLAGS
-        FLAGS(["wavegan_jax train"] + argv)
+        flags.FLAGS([prog] + argv)
     except flags.Error as e:
-        print(f"wavegan_jax train: {e}\n\n{TRAIN_HELP}", file=sys.stderr)
+        print(f"{prog}: {e}\n\n{help_text}", file=sys.stderr)
+        return None
+    return flags.FLAGS
+
+
+def train_classifier_main(argv: list[str]) -> int:
+    if any(x in ("-h", "--help", "-help") for x in argv):
+        print(CLASSIFIER_HELP)
+        return 0
+    FLAGS = _config_flags("wavegan_jax train-classifier", argv, CLASSIFIER_HELP, workdir=False)
+    if FLAGS is None:
+        return 2
+    from wavegan_jax import classifier, train
+
+    train.prepare_data(FLAGS.config)
+    info = classifier.train_classifier(FLAGS.config)
+    print(json.dumps({k: info[k] for k in ("words", "test_clips", "test_accuracy", "test_accuracy_per_word",
+                                           "train_seconds")}))
+    return 0
+
+
+def train_main(argv: list[str]) -> int:
+    if any(x in ("-h", "--help", "-help") for x in argv):
+        print(TRAIN_HELP)
+        return 0
+    FLAGS = _config_flags("wavegan_jax train", argv, TRAIN_HELP, workdir=True)
+    if FLAGS is None:
         return 2
     from wavegan_jax import train
 
@@ -104,7 +134,113 @@ def train_main(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"prepare": prepare_main, "train": train_main}
+GENERATE_EXAMPLE = """example:
+  wavegan_jax generate --workdir runs/quickstart --word one --num 8 --seed 3 --out samples/
+  wavegan_jax generate --workdir runs/quickstart --all-words --num 4 --checkpoint best
+  wavegan_jax generate --workdir runs/quickstart --interpolate zero,one --steps 8
+"""
+
+
+def generate_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="wavegan_jax generate", epilog=GENERATE_EXAMPLE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Write WORD_NNN.wav clips from a trained run's EMA generator.")
+    p.add_argument("--workdir", required=True, help="a training run folder")
+    p.add_argument("--word", help="comma-separated words")
+    p.add_argument("--all-words", action="store_true", help="every word the model knows")
+    p.add_argument("--interpolate", metavar="A,B", help="one z, class weights from word A to word B "
+                   "(unconditional models: z between two random points; give any two names)")
+    p.add_argument("--steps", type=int, default=8, help="clips of an interpolation (default: %(default)s)")
+    p.add_argument("--num", type=int, default=8, help="clips per word (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same files")
+    p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
+    p.add_argument("--out", help="output folder (default: WORKDIR/generated)")
+    a = p.parse_args(argv)
+    from pathlib import Path
+
+    from wavegan_jax import monitoring, sampling
+
+    out = Path(a.out or Path(a.workdir) / "generated")
+    run = sampling.load_run(a.workdir, a.checkpoint)
+    if a.interpolate:
+        pair = a.interpolate.split(",")
+        if len(pair) != 2:
+            p.error("--interpolate takes two words: A,B")
+        audio = sampling.interpolate(run, pair if run.num_classes else None, a.steps, a.seed)
+        groups = {f"{pair[0]}_to_{pair[1]}": audio}
+    else:
+        words = run.words if a.all_words else a.word.split(",") if a.word else None
+        groups = sampling.generate(run, words, a.num, a.seed)
+    paths = monitoring.write_wavs(out, groups, run.config.data.sample_rate)
+    print(f"wrote {len(paths)} clips to {out}: {paths[0].name} .. {paths[-1].name}")
+    return 0
+
+
+EVALUATE_EXAMPLE = """example:
+  wavegan_jax evaluate --workdir runs/quickstart --checkpoint best
+  wavegan_jax evaluate --folder runs/quickstart/generated --data data/prepared/fsdd_zero_one_8k_4096
+"""
+
+
+def evaluate_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="wavegan_jax evaluate", epilog=EVALUATE_EXAMPLE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Score clips with the project's classifier next to the real test split.")
+    p.add_argument("--workdir", help="a training run: generate --num clips per word and score them")
+    p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
+    p.add_argument("--num", type=int, default=100, help="clips per word for --workdir (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folder", help="score WORD/*.wav or WORD_N.wav files in this folder instead")
+    p.add_argument("--data", help="with --folder: the prepared data (and its classifier) to score against")
+    p.add_argument("--json", help="where to write the results (default: WORKDIR or FOLDER/evaluation.json)")
+    a = p.parse_args(argv)
+    if bool(a.workdir) == bool(a.folder) or (a.folder and not a.data):
+        p.error("give --workdir RUN, or --folder DIR with --data PREPARED")
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from wavegan_jax import data, evaluate, sampling
+
+    t0 = time.perf_counter()
+    if a.workdir:
+        run = sampling.load_run(a.workdir, a.checkpoint)
+        prepared, words = run.config.data.prepared, run.words
+        clips = sampling.generate(run, words if run.num_classes else None, a.num, a.seed)
+        if not run.num_classes:
+            p.error("an unconditional model has no intended words to score; use a conditional run")
+        audio = np.concatenate(list(clips.values()))
+        intended = np.repeat(np.arange(len(words)), a.num)
+        name, skipped = f"{a.workdir} ({a.checkpoint})", []
+    else:
+        prepared = a.data
+        m = data.read_manifest(prepared)
+        if m is None:
+            raise FileNotFoundError(f"{prepared} has no manifest.json: run `wavegan_jax prepare` first")
+        words = m["words"]
+        audio, intended, skipped = evaluate.load_folder(a.folder, words, m["sample_rate"], m["length"])
+        name = a.folder
+    ref = evaluate.Reference.build(prepared)
+    rows = {name: evaluate.score(ref, audio, intended, seed=a.seed), "real test split": evaluate.score_real_test(ref)}
+    print(evaluate.table(rows, words))
+    out = Path(a.json or Path(a.workdir or a.folder) / "evaluation.json")
+    out.write_text(json.dumps({"rows": rows, "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
+    print(f"wrote {out} ({len(skipped)} files skipped) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+CLASSIFIER_HELP = """usage: wavegan_jax train-classifier --config=EXPERIMENT.py [--config.classifier.FIELD=VALUE ...]
+
+Train the word classifier on the train split of the experiment's prepared data (prepared first
+if missing) and save it in PREPARED/classifier/; prints the test-split accuracy.
+
+example:
+  wavegan_jax train-classifier --config=experiments/fsdd.py
+"""
+
+COMMANDS = {"prepare": prepare_main, "train": train_main, "train-classifier": train_classifier_main,
+            "generate": generate_main, "evaluate": evaluate_main}
 
 
 def main(argv: list[str] | None = None) -> None:

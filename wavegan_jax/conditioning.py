@@ -7,7 +7,8 @@ A strategy is a pair of pure functions, kept in the table ``STRATEGIES``:
 * ``discriminator_input(x, labels, num_classes) -> x'``: applied to D's input ``x: [B, L, 1]``;
   returns ``[B, L, C']``.
 
-``labels: [B]`` int in ``[0, num_classes)``.
+``labels: [B]`` int in ``[0, num_classes)``, or ``[B, num_classes]`` float class weights (a one-hot
+row per clip, or a mix of two rows to interpolate between words).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _identity(h, labels, num_classes):
 
 def _append_one_hot(h, labels, num_classes):
     """[B, T, C] -> [B, T, C + num_classes]: the one-hot label repeated along time."""
-    onehot = jax.nn.one_hot(labels, num_classes, dtype=h.dtype)  # [B, K]
+    onehot = labels.astype(h.dtype) if labels.ndim == 2 else jax.nn.one_hot(labels, num_classes, dtype=h.dtype)
     onehot = jnp.broadcast_to(onehot[:, None, :], h.shape[:2] + (num_classes,))
     return jnp.concatenate([h, onehot], axis=-1)
 

@@ -25,10 +25,10 @@ class Writer:
         if self.enabled:
             self._w.add_text("config", "```\n" + str(config) + "\n```", 0)
 
-    def scalars(self, step: int, metrics: dict[str, float]) -> None:
+    def scalars(self, step: int, metrics: dict[str, float], prefix: str = "train") -> None:
         if self.enabled:
             for k, v in metrics.items():
-                self._w.add_scalar(f"train/{k}", v, step)
+                self._w.add_scalar(f"{prefix}/{k}", v, step)
             self._w.flush()
 
     def audio_groups(self, step: int, groups: dict[str, np.ndarray], sample_rate: int) -> None:

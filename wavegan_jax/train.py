@@ -88,9 +88,11 @@ def check_config(config, num_devices: int) -> None:
     losses.get(config.loss)
     cond_lib.get(config.conditioning)
     for name in ("batch_size", "n_critic", "num_steps", "log_every", "sample_every",
-                 "checkpoint_every", "keep_checkpoints"):
+                 "checkpoint_every", "keep_checkpoints", "eval_samples"):
         if config[name] < 1:
             raise ValueError(f"config.{name}={config[name]} must be >= 1")
+    if config.best_mode not in ("max", "min"):
+        raise ValueError(f"best_mode={config.best_mode!r}; known: max, min")
     if config.batch_size % num_devices:
         raise ValueError(f"batch_size={config.batch_size} is not divisible by the "
                          f"{num_devices} devices; use a multiple of {num_devices}")
@@ -249,12 +251,19 @@ class Run:
         self.position += self.config.n_critic
         return metrics
 
-    def sample_inputs(self, per_word: int) -> tuple[jax.Array, jax.Array, list[str]]:
-        """Fixed z [W * per_word, latent], labels and names; W words, or 1 group if unconditional."""
+    def sample_inputs(self, per_word: int, stream: int = 0) -> tuple[jax.Array, jax.Array, list[str]]:
+        """Fixed z [W * per_word, latent], labels [W * per_word] and the W names (the words, or
+        "unconditional"). ``stream`` 0: the monitoring samples, 1: the evaluation clips."""
         names = self.words if self.num_classes else ["unconditional"]
         labels = jnp.repeat(jnp.arange(len(names)), per_word)
-        z = jax.random.normal(self.sample_key, (len(labels), self.config.model.latent_dim))
+        key = jax.random.fold_in(self.sample_key, stream)
+        z = jax.random.normal(key, (len(labels), self.config.model.latent_dim))
         return z, labels, names
+
+    def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256) -> np.ndarray:
+        """EMA generator on [N, latent] noise in batches -> audio [N, L] (NumPy)."""
+        return np.concatenate([np.asarray(self.generate(self.state.ema_params, z[i:i + batch], labels[i:i + batch]))
+                               for i in range(0, len(z), batch)])
 
 
 def _check_finite(step: int, metrics: dict, manager) -> None:
@@ -280,6 +289,69 @@ def restore_latest(manager: ocp.CheckpointManager, state: TrainState) -> TrainSt
     return manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
+def best_info(workdir: Path) -> dict | None:
+    f = Path(workdir) / "best" / "best.json"
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+def save_best(workdir: Path, state: TrainState, info: dict) -> None:
+    """Keep ``state`` in workdir/best (apart from the rolling checkpoints) with its metric."""
+    best = (Path(workdir) / "best").absolute()
+    with ocp.StandardCheckpointer() as c:
+        c.save(best / "state", state, force=True)
+    tmp = best / ".best.json.tmp"
+    tmp.write_text(json.dumps(info))
+    tmp.replace(best / "best.json")
+
+
+def restore_best(workdir: Path, state: TrainState) -> TrainState | None:
+    if best_info(workdir) is None:
+        return None
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    with ocp.StandardCheckpointer() as c:
+        return c.restore((Path(workdir) / "best" / "state").absolute(), abstract)
+
+
+class Evaluator:
+    """Scores the EMA generator every ``eval_every`` steps with the project's classifier; writes
+    ``metrics.jsonl`` and keeps the best checkpoint by ``config.best_metric``."""
+
+    def __init__(self, run: Run, workdir: Path):
+        from wavegan_jax import classifier as classifier_lib
+        from wavegan_jax import evaluate
+
+        self.run, self.workdir, self.config = run, workdir, run.config
+        m = run.manifest
+        try:
+            clf = classifier_lib.load(self.config.data.prepared, words=m["words"],
+                                      sample_rate=m["sample_rate"], length=m["length"])
+        except FileNotFoundError:
+            log.info("no classifier for %s yet: training one first", self.config.data.prepared)
+            classifier_lib.train_classifier(self.config)
+            clf = classifier_lib.load(self.config.data.prepared)
+        self._score = evaluate.score
+        self.ref = evaluate.Reference.build(self.config.data.prepared, clf)
+        best = best_info(workdir)
+        self.best = best["value"] if best else None
+
+    def __call__(self, step: int, writer) -> dict[str, float]:
+        z, labels, _ = self.run.sample_inputs(self.config.eval_samples, stream=1)
+        audio = self.run.generate_batched(z, labels)
+        result = self._score(self.ref, audio, np.asarray(labels))
+        writer.scalars(step, result, prefix="eval")
+        with open(self.workdir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, **result}) + "\n")
+        value = result[self.config.best_metric]
+        sign = 1 if self.config.best_mode == "max" else -1
+        if self.best is None or sign * (value - self.best) > 0:
+            self.best = value
+            save_best(self.workdir, self.run.state, {"step": step, "metric": self.config.best_metric,
+                                                     "value": value})
+        log.info("eval at step %d: accuracy %.3f, FID %.2f, NDB/K %.2f (best %s %.3f)", step,
+                 result["accuracy"], result["fid"], result["ndb_k"], self.config.best_metric, self.best)
+        return result
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> Run:
     """Train (or resume) the experiment ``config`` in ``workdir``; returns the finished Run."""
     workdir = Path(workdir)
@@ -296,6 +368,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         run.set_state(restored)
         log.info("resumed from %s at step %d", manager.directory, int(run.state.step))
     writer = monitoring.Writer(workdir if is_main else None)
+    evaluator = Evaluator(run, workdir) if config.eval_every and is_main else None
     start = int(run.state.step)
     if start == 0:
         writer.hparams(config)
@@ -321,6 +394,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 manager.save(step, args=ocp.args.StandardSave(run.state))
             if step % config.sample_every == 0 or last:
                 write_samples(run, writer, workdir, step)
+            if evaluator is not None and (step % config.eval_every == 0 or last):
+                evaluator(step, writer)
     finally:
         bar.close()
         manager.wait_until_finished()

@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO
+from test_cli import cli
+from wavegan_jax import classifier, data, evaluate, train
+
+
+@pytest.fixture(scope="session")
+def trained_run(prepared, tmp_path_factory):
+    """A smoke run with evaluation every 2 steps (which trains the smoke classifier first)."""
+    from experiments import quickstart
+
+    c = quickstart.get_config("smoke")
+    c.data.prepared = str(prepared)
+    c.eval_every = 2
+    workdir = tmp_path_factory.mktemp("run")
+    train.train_and_evaluate(c, workdir)
+    return workdir
+
+
+def test_evaluation_during_training_writes_metrics_and_keeps_the_best(trained_run, prepared):
+    lines = [json.loads(l) for l in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [2, 3]
+    for l in lines:
+        assert 0 <= l["accuracy"] <= 1 and l["fid"] >= 0 and 0 <= l["ndb_k"] <= 1
+    best = json.loads((trained_run / "best" / "best.json").read_text())
+    assert best["metric"] == "accuracy" and best["value"] == max(l["accuracy"] for l in lines)
+    info = json.loads((prepared / "classifier" / "info.json").read_text())
+    assert info["words"] == ["zero", "one"] and info["length"] == 4096 and 0 <= info["test_accuracy"] <= 1
+
+
+def test_classifier_of_other_data_is_refused(trained_run, prepared):
+    with pytest.raises(ValueError, match="trained for .*'length': 4096"):
+        classifier.load(prepared, length=8192)
+    with pytest.raises(ValueError, match="trained for"):
+        classifier.load(prepared, words=["zero", "one", "two"])
+    with pytest.raises(FileNotFoundError, match="train-classifier"):
+        classifier.load(prepared.parent)
+
+
+def test_generate_writes_the_same_files_for_the_same_seed(trained_run, tmp_path):
+    for out in ("a", "b"):
+        r = cli("generate", "--workdir", str(trained_run), "--word", "one", "--num", "3", "--seed", "3",
+                "--out", str(tmp_path / out))
+        assert r.returncode == 0, r.stderr[-2000:]
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["one_000.wav", "one_001.wav", "one_002.wav"]
+    for n in names:
+        np.testing.assert_array_equal(sf.read(tmp_path / "a" / n)[0], sf.read(tmp_path / "b" / n)[0])
+    assert not np.array_equal(sf.read(tmp_path / "a" / names[0])[0], sf.read(tmp_path / "a" / names[1])[0])
+
+
+def test_generate_all_words_interpolation_and_best(trained_run, tmp_path):
+    r = cli("generate", "--workdir", str(trained_run), "--all-words", "--num", "2", "--checkpoint", "best",
+            "--out", str(tmp_path / "all"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["one_000.wav", "one_001.wav",
+                                                                  "zero_000.wav", "zero_001.wav"]
+    r = cli("generate", "--workdir", str(trained_run), "--interpolate", "zero,one", "--steps", "4",
+            "--out", str(tmp_path / "interp"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    clips = [sf.read(p)[0] for p in sorted((tmp_path / "interp").iterdir())]
+    assert len(clips) == 4 and not np.array_equal(clips[0], clips[-1])
+
+
+def test_generate_errors_are_actionable(trained_run, tmp_path):
+    r = cli("generate", "--workdir", str(trained_run), "--word", "seven")
+    assert r.returncode == 2 and "this model knows: zero, one" in r.stderr
+    (tmp_path / "config.json").write_text((trained_run / "config.json").read_text())
+    r = cli("generate", "--workdir", str(tmp_path), "--word", "one")
+    assert r.returncode == 2 and "no checkpoint yet" in r.stderr and "wavegan_jax train" in r.stderr
+    r = cli("generate", "--workdir", str(tmp_path / "nothing"), "--word", "one")
+    assert r.returncode == 2 and "not a training run" in r.stderr
+
+
+def test_evaluate_a_folder_of_real_clips_lists_unreadable_files(trained_run, prepared, tmp_path):
+    audio, labels = data.load_split(prepared, "test")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(6):
+        word = ["zero", "one"][labels[i * 8]]
+        sf.write(folder / f"{word}_{i:03d}.wav", audio[i * 8], 8000, subtype="PCM_16")
+    (folder / "one_999.wav").write_bytes(b"not audio")
+    r = cli("evaluate", "--folder", str(folder), "--data", str(prepared))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| real test split |" in r.stdout
+    result = json.loads((folder / "evaluation.json").read_text())
+    assert result["rows"][str(folder)]["clips"] == 6
+    assert [s[0] for s in result["skipped"]] == ["one_999.wav"]
+
+
+def test_evaluate_a_run_scores_it_next_to_the_real_ceiling(trained_run):
+    r = cli("evaluate", "--workdir", str(trained_run), "--num", "4")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((trained_run / "evaluation.json").read_text())["rows"]
+    real = rows["real test split"]
+    assert real["nn_distance_vs_real_test"] == pytest.approx(1.0)
+    assert len(rows) == 2 and all(0 <= r["accuracy"] <= 1 for r in rows.values())

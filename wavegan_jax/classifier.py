@@ -1,0 +1,172 @@
+"""The project's own word classifier: a small CNN on log-mel features of prepared shards.
+
+Trained by ``wavegan_jax train-classifier --config=EXPERIMENT.py`` on the train split of
+``config.data.prepared`` and saved next to the data, in ``PREPARED/classifier/`` (orbax
+parameters plus ``info.json`` with the manifest fingerprint, words, rate, length and test
+accuracy). Its penultimate layer gives the features for FID, NDB/K and nearest neighbours.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from wavegan_jax import data as data_lib
+from wavegan_jax import features
+
+log = logging.getLogger(__name__)
+FEATURE_DIM = 128
+
+
+class WordCNN(nn.Module):
+    """audio [B, L] -> (logits [B, num_classes], penultimate features [B, 128])."""
+
+    num_classes: int
+    sample_rate: int
+
+    @nn.compact
+    def __call__(self, audio: jax.Array, train: bool = False):
+        x = features.log_mel(audio, self.sample_rate)  # [B, T, 64]
+        x = (x - x.mean(axis=(1, 2), keepdims=True)) / (x.std(axis=(1, 2), keepdims=True) + 1e-5)
+        x = x[..., None]
+        for ch in (16, 32, 64, 128):
+            x = nn.relu(nn.GroupNorm(num_groups=8)(nn.Conv(ch, (3, 3), use_bias=False)(x)))
+            x = nn.max_pool(x, (2, 2), (2, 2))
+        x = jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], axis=-1)
+        x = nn.Dropout(0.3, deterministic=not train)(x)
+        feats = nn.relu(nn.Dense(FEATURE_DIM)(x))
+        return nn.Dense(self.num_classes)(feats), feats
+
+
+def _augment(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
+    """Random shift (up to 1/8 of the clip, zero fill), gain 0.5-1.5 and faint noise."""
+    n, length = audio.shape
+    out = np.zeros_like(audio)
+    shifts = rng.integers(-length // 8, length // 8 + 1, n)
+    for i, s in enumerate(shifts):
+        if s >= 0:
+            out[i, s:] = audio[i, :length - s]
+        else:
+            out[i, :s] = audio[i, -s:]
+    out *= rng.uniform(0.5, 1.5, (n, 1)).astype(np.float32)
+    out += rng.normal(0, 1e-3, out.shape).astype(np.float32)
+    return out
+
+
+def _info_path(prepared: Path) -> Path:
+    return Path(prepared) / "classifier" / "info.json"
+
+
+def train_classifier(config) -> dict:
+    """Train on the train split of ``config.data.prepared``, save, and return ``info``."""
+    prepared = Path(config.data.prepared)
+    manifest = data_lib.read_manifest(prepared)
+    if manifest is None:
+        raise FileNotFoundError(f"{prepared} has no manifest.json: run `wavegan_jax prepare` "
+                                f"or `wavegan_jax train` with this config first")
+    cc = config.classifier
+    words = manifest["words"]
+    audio, labels = (np.asarray(a) for a in data_lib.load_split(prepared, "train"))
+    model = WordCNN(len(words), manifest["sample_rate"])
+    key = jax.random.key(config.seed + 1000)
+    params = model.init(key, jnp.zeros((1, manifest["length"])))
+    steps_per_epoch = max(1, len(audio) // cc.batch_size)
+    schedule = optax.cosine_decay_schedule(cc.lr, cc.epochs * steps_per_epoch)
+    tx = optax.adamw(schedule, weight_decay=1e-4)
+    opt = tx.init(params)
+
+    @jax.jit
+    def step(params, opt, x, y, key):
+        def loss_fn(p):
+            logits, _ = model.apply(p, x, train=True, rngs={"dropout": key})
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt, loss
+
+    rng = np.random.default_rng(config.seed)
+    t0 = time.perf_counter()
+    for epoch in range(cc.epochs):
+        perm = rng.permutation(len(audio))
+        losses = []
+        for b in range(steps_per_epoch):
+            idx = perm[b * cc.batch_size:(b + 1) * cc.batch_size]
+            key, sub = jax.random.split(key)
+            params, opt, loss = step(params, opt, _augment(rng, audio[idx]), labels[idx], sub)
+            losses.append(loss)
+        log.info("classifier epoch %d/%d: loss %.4f", epoch + 1, cc.epochs, float(np.mean(losses)))
+    clf = Classifier(model, params, words, manifest["sample_rate"], manifest["length"])
+    test_audio, test_labels = (np.asarray(a) for a in data_lib.load_split(prepared, "test"))
+    pred = clf.predict(test_audio).argmax(-1)
+    per_word = {w: float((pred[test_labels == i] == i).mean()) for i, w in enumerate(words)
+                if (test_labels == i).any()}
+    info = dict(words=words, sample_rate=manifest["sample_rate"], length=manifest["length"],
+                manifest_fingerprint=manifest["fingerprint"], epochs=cc.epochs,
+                train_seconds=round(time.perf_counter() - t0, 1), test_clips=int(len(test_labels)),
+                test_accuracy=float((pred == test_labels).mean()) if len(test_labels) else None,
+                test_accuracy_per_word=per_word)
+    ckpt = (prepared / "classifier" / "params").absolute()
+    with ocp.StandardCheckpointer() as c:
+        c.save(ckpt, params, force=True)
+    _info_path(prepared).write_text(json.dumps(info, indent=1))
+    log.info("classifier saved in %s: test accuracy %s", ckpt.parent, info["test_accuracy"])
+    return info
+
+
+class Classifier:
+    """A trained WordCNN bound to its parameters; ``predict`` / ``embed`` take audio [N, L]."""
+
+    def __init__(self, model: WordCNN, params, words, sample_rate: int, length: int):
+        self.model, self.params, self.words = model, params, list(words)
+        self.sample_rate, self.length = sample_rate, length
+        self._apply = jax.jit(lambda p, x: model.apply(p, x))
+
+    def _batched(self, audio: np.ndarray, batch: int = 256):
+        if audio.ndim != 2 or audio.shape[1] != self.length:
+            raise ValueError(f"the classifier takes clips of {self.length} samples, got shape {audio.shape}")
+        outs = [self._apply(self.params, jnp.asarray(audio[i:i + batch], jnp.float32))
+                for i in range(0, len(audio), batch)]
+        return (np.concatenate([np.asarray(o[0]) for o in outs]),
+                np.concatenate([np.asarray(o[1]) for o in outs]))
+
+    def predict(self, audio: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, num_words]."""
+        return np.asarray(jax.nn.softmax(self._batched(audio)[0], axis=-1))
+
+    def probs_and_features(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities [N, K], penultimate features [N, 128])."""
+        logits, feats = self._batched(audio)
+        return np.asarray(jax.nn.softmax(logits, axis=-1)), feats
+
+
+def load(prepared: str | Path, *, words=None, sample_rate=None, length=None) -> Classifier:
+    """The classifier saved with ``prepared``; refuses one made for other words, rate or length."""
+    prepared = Path(prepared)
+    info_file = _info_path(prepared)
+    if not info_file.exists():
+        raise FileNotFoundError(f"no classifier in {info_file.parent}: train one with "
+                                f"`wavegan_jax train-classifier --config=EXPERIMENT.py`")
+    info = json.loads(info_file.read_text())
+    want = {k: v for k, v in dict(words=list(words) if words else None, sample_rate=sample_rate,
+                                  length=length).items() if v is not None}
+    have = {k: info[k] for k in want}
+    if have != want:
+        raise ValueError(f"the classifier in {info_file.parent} was trained for {have}, "
+                         f"but {want} was asked for: train one for this data")
+    manifest = data_lib.read_manifest(prepared)
+    if manifest and manifest["fingerprint"] != info["manifest_fingerprint"]:
+        raise ValueError(f"{prepared} was prepared again after its classifier was trained: "
+                         f"run `wavegan_jax train-classifier` again")
+    model = WordCNN(len(info["words"]), info["sample_rate"])
+    abstract = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, info["length"])))
+    with ocp.StandardCheckpointer() as c:
+        params = c.restore((info_file.parent / "params").absolute(), abstract)
+    return Classifier(model, params, info["words"], info["sample_rate"], info["length"])

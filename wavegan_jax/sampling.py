@@ -1,0 +1,86 @@
+"""Load a trained run and make clips: per word, for all words, or interpolating between words."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from wavegan_jax import train
+
+
+def load_run(workdir: str | Path, checkpoint: str = "latest") -> train.Run:
+    """The Run of ``workdir`` with the parameters of checkpoint ``best``, ``latest`` or a step number."""
+    workdir = Path(workdir)
+    cfg_file = workdir / "config.json"
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{workdir} is not a training run (no config.json): train one with "
+                                f"`wavegan_jax train --config=experiments/quickstart.py --workdir={workdir}`")
+    config = ml_collections.ConfigDict(json.loads(cfg_file.read_text()))
+    run = train.Run(config)
+    if checkpoint == "best":
+        best = train.restore_best(workdir, run.state)
+        if best is None:
+            raise FileNotFoundError(f"{workdir} has no best checkpoint (it is kept when eval_every > 0); "
+                                    f"use --checkpoint latest")
+        run.set_state(best)
+        return run
+    manager = train.checkpoint_manager(workdir, config.keep_checkpoints)
+    steps = manager.all_steps()
+    if not steps:
+        raise FileNotFoundError(f"{workdir} has no checkpoint yet: train with "
+                                f"`wavegan_jax train --config=... --workdir={workdir}`")
+    step = max(steps) if checkpoint == "latest" else int(checkpoint)
+    if step not in steps:
+        raise ValueError(f"no checkpoint {step} in {workdir}; have {sorted(steps)} (or best, latest)")
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), run.state)
+    run.set_state(manager.restore(step, args=ocp.args.StandardRestore(abstract)))
+    manager.close()
+    return run
+
+
+def word_ids(run: train.Run, words: list[str]) -> list[int]:
+    if not run.num_classes:
+        raise ValueError("this model is unconditional (conditioning=none): it has no words; "
+                         "generate without --word")
+    unknown = [w for w in words if w not in run.words]
+    if unknown:
+        raise ValueError(f"unknown word(s) {', '.join(unknown)}; this model knows: {', '.join(run.words)}")
+    return [run.words.index(w) for w in words]
+
+
+def generate(run: train.Run, words: list[str] | None, num: int, seed: int) -> dict[str, np.ndarray]:
+    """``num`` clips per word (or unconditional clips when ``words`` is None) from the EMA generator.
+
+    Returns word -> audio [num, L]. The same seed gives the same clips.
+    """
+    names = words if words is not None else ["unconditional"]
+    ids = word_ids(run, words) if words is not None else [0]
+    key = jax.random.key(seed)
+    out = {}
+    for name, i in zip(names, ids):
+        z = jax.random.normal(jax.random.fold_in(key, i), (num, run.config.model.latent_dim))
+        out[name] = np.asarray(run.generate(run.state.ema_params, z, jnp.full((num,), i, jnp.int32)))
+    return out
+
+
+def interpolate(run: train.Run, pair: list[str] | None, steps: int, seed: int) -> np.ndarray:
+    """[steps, L] clips. Conditional: one z, class weights moving from word a to word b.
+    Unconditional (``pair`` None): z moving between two random points."""
+    key = jax.random.key(seed)
+    t = jnp.linspace(0.0, 1.0, steps)[:, None]
+    latent = run.config.model.latent_dim
+    if pair is None:
+        za, zb = jax.random.normal(key, (2, latent))
+        z = (1 - t) * za + t * zb
+        labels = jnp.zeros((steps,), jnp.int32)
+    else:
+        a, b = word_ids(run, pair)
+        z = jnp.broadcast_to(jax.random.normal(key, (latent,)), (steps, latent))
+        eye = jnp.eye(run.num_classes)
+        labels = (1 - t) * eye[a] + t * eye[b]
+    return np.asarray(run.generate(run.state.ema_params, z, labels))
