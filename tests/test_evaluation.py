@@ -100,3 +100,33 @@ def test_evaluate_a_run_scores_it_next_to_the_real_ceiling(trained_run):
     real = rows["real test split"]
     assert real["nn_distance_vs_real_test"] == pytest.approx(1.0)
     assert len(rows) == 2 and all(0 <= r["accuracy"] <= 1 for r in rows.values())
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def test_report_loads_in_a_headless_browser_without_errors(trained_run, tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    r = cli("report", "--workdir", str(trained_run), "--per-word", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    page = trained_run / "report.html"
+    text = page.read_text()
+    assert text.count("<audio") == 8 and "real test split" in text  # 2 words x (2 generated + 2 real)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed for this test (.ci/run installs it: apt-get install chromium)"
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                          "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    check = re.search(r'data-check="([^"]*)"', dom.stdout)
+    assert check, dom.stderr[-2000:]
+    assert check.group(1).startswith("ok images=") and "audio=8" in check.group(1), check.group(1)
+    assert "bad_images=0 bad_audio=0" in check.group(1)
+    console_errors = [l for l in dom.stderr.splitlines() if "CONSOLE" in l and "report:" in l]
+    assert not console_errors, console_errors
+    shot = subprocess.run(["bash", str(REPO / "tools" / "screenshot_report.sh"), str(page), str(tmp_path / "r.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and (tmp_path / "r.png").stat().st_size > 10_000, shot.stderr

@@ -15,6 +15,7 @@ commands:
             train the word classifier used for evaluation, saved next to the prepared data
   generate  write clips of chosen words (or an interpolation) from a trained run
   evaluate  score a run's clips, or any folder of word clips, against the real data
+  report    write a self-contained report.html (audio, spectrograms, metrics, curves)
 
 Run `wavegan_jax COMMAND --help` for the options and an example.
 """
@@ -230,6 +231,24 @@ def evaluate_main(argv: list[str]) -> int:
     return 0
 
 
+def report_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="wavegan_jax report", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Write WORKDIR/report.html: generated and real clips per word "
+                                            "(audio and spectrograms), the metric table, training curves.",
+                                epilog="example:\n  wavegan_jax report --workdir runs/quickstart\n")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
+    p.add_argument("--per-word", type=int, default=4, help="clips per word (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output file (default: WORKDIR/report.html)")
+    a = p.parse_args(argv)
+    from wavegan_jax import report
+
+    path = report.build(a.workdir, checkpoint=a.checkpoint, per_word=a.per_word, seed=a.seed, out=a.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 CLASSIFIER_HELP = """usage: wavegan_jax train-classifier --config=EXPERIMENT.py [--config.classifier.FIELD=VALUE ...]
 
 Train the word classifier on the train split of the experiment's prepared data (prepared first
@@ -240,7 +259,7 @@ example:
 """
 
 COMMANDS = {"prepare": prepare_main, "train": train_main, "train-classifier": train_classifier_main,
-            "generate": generate_main, "evaluate": evaluate_main}
+            "generate": generate_main, "evaluate": evaluate_main, "report": report_main}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@ wavs and a progress bar. Only process 0 writes: a Writer built with ``workdir=No
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -15,11 +16,15 @@ from tqdm.auto import tqdm  # noqa: E402
 
 
 class Writer:
+    """TensorBoard event files plus ``scalars.jsonl`` (one JSON line per logged step and prefix),
+    which the report reads without TensorBoard."""
+
     def __init__(self, workdir: str | Path | None):
         self.enabled = workdir is not None
         if self.enabled:
             from tensorboardX import SummaryWriter
             self._w = SummaryWriter(str(workdir))
+            self._jsonl = Path(workdir) / "scalars.jsonl"
 
     def hparams(self, config) -> None:
         if self.enabled:
@@ -30,6 +35,8 @@ class Writer:
             for k, v in metrics.items():
                 self._w.add_scalar(f"{prefix}/{k}", v, step)
             self._w.flush()
+            with open(self._jsonl, "a") as f:
+                f.write(json.dumps({"step": step, "prefix": prefix, **metrics}) + "\n")
 
     def audio_groups(self, step: int, groups: dict[str, np.ndarray], sample_rate: int) -> None:
         """groups: word -> audio [n, length]. Audio clips plus one waveform/spectrogram figure."""
