@@ -22,7 +22,9 @@ def test_fid_of_scaled_gaussians_matches_the_closed_form():
 def test_inception_score_extremes():
     k = 4
     onehot = np.eye(k)[np.arange(400) % k]  # confident, uniform over the classes
-    assert metrics.inception_score(onehot)[0] == pytest.approx(k, rel=1e-6)
+    assert metrics.inception_score(onehot)[0] == pytest.approx(k, rel=0.05)  # random parts of 40
+    grouped = np.eye(k)[np.repeat(np.arange(k), 100)]  # the same clips grouped by word, as generated
+    assert metrics.inception_score(grouped)[0] == pytest.approx(k, rel=0.05)
     same = np.tile([0.7, 0.1, 0.1, 0.1], (400, 1))  # every clip gets the same distribution
     assert metrics.inception_score(same)[0] == pytest.approx(1.0, rel=1e-6)
 

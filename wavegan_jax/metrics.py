@@ -24,11 +24,14 @@ def accuracy(probs: np.ndarray, intended: np.ndarray, words: list[str]) -> dict[
     return out
 
 
-def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over ``splits`` equal parts.
+def inception_score(probs: np.ndarray, splits: int = 10, seed: int = 0) -> tuple[float, float]:
+    """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over ``splits`` equal parts of the clips
+    in a seeded random order (clips are often grouped by word; contiguous parts would hold one
+    word each and score 1).
 
     Ranges from 1 (every clip gets the same distribution) to K (confident and uniform over K classes).
     """
+    probs = probs[np.random.default_rng(seed).permutation(len(probs))]
     scores = []
     for part in np.array_split(probs, min(splits, len(probs))):
         py = part.mean(axis=0, keepdims=True)

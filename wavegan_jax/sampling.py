@@ -20,7 +20,10 @@ def load_run(workdir: str | Path, checkpoint: str = "latest") -> train.Run:
     if not cfg_file.exists():
         raise FileNotFoundError(f"{workdir} is not a training run (no config.json): train one with "
                                 f"`wavegan_jax train --config=experiments/quickstart.py --workdir={workdir}`")
-    config = ml_collections.ConfigDict(json.loads(cfg_file.read_text()))
+    from experiments import base
+
+    config = base.get_config()  # defaults for fields added after the run was started
+    config.update(ml_collections.ConfigDict(json.loads(cfg_file.read_text())))
     run = train.Run(config)
     if checkpoint == "best":
         best = train.restore_best(workdir, run.state)
