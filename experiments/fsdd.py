@@ -16,4 +16,5 @@ def get_config(variant: str = ""):
     c.data.prepared = "data/prepared/fsdd_8k_8192"
     c.model.length = 8192
     c.model.d = 32
+    c.eval_every = 1000
     return base.smoke(c) if variant == "smoke" else c

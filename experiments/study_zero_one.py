@@ -19,4 +19,5 @@ def get_config(variant: str = ""):
     c.data.prepared = "data/prepared/sc_zero_one_4096hz_4096"
     c.model.length = 4096
     c.model.d = 32
+    c.eval_every = 1000
     return base.smoke(c) if variant == "smoke" else c
