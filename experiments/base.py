@@ -65,7 +65,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # ---- the word classifier used for evaluation (wavegan_jax train-classifier) -------------
     c.classifier = ml_collections.ConfigDict()
-    c.classifier.epochs = 20  # passes over the train split (with random shift/gain augmentation)
+    c.classifier.epochs = 30  # passes over the train split (with random shift/gain augmentation)
     c.classifier.batch_size = 64
     c.classifier.lr = 1e-3  # AdamW peak learning rate, cosine decay to 0
     return c

@@ -36,8 +36,6 @@ class WordCNN(nn.Module):
     def __call__(self, audio: jax.Array, train: bool = False):
         x = features.log_mel(audio, self.sample_rate)  # [B, T, 64]
         x = (x - x.mean(axis=(1, 2), keepdims=True)) / (x.std(axis=(1, 2), keepdims=True) + 1e-5)
-        if train:
-            x = _spec_augment(self.make_rng("dropout"), x)
         x = x[..., None]
         for ch in (16, 32, 64, 128):
             x = nn.relu(nn.GroupNorm(num_groups=8)(nn.Conv(ch, (3, 3), use_bias=False)(x)))
@@ -46,20 +44,6 @@ class WordCNN(nn.Module):
         x = nn.Dropout(0.3, deterministic=not train)(x)
         feats = nn.relu(nn.Dense(FEATURE_DIM)(x))
         return nn.Dense(self.num_classes)(feats), feats
-
-
-def _spec_augment(key: jax.Array, x: jax.Array, max_bands: int = 8, max_frames: int = 16) -> jax.Array:
-    """Zero one random band of up to ``max_bands`` mel bins and one random span of up to
-    ``max_frames`` frames per example (SpecAugment). x: [B, T, M] -> [B, T, M]."""
-    b, t, m = x.shape
-    k = jax.random.split(key, 4)
-    fw = jax.random.randint(k[0], (b, 1), 0, max_bands + 1)
-    f0 = jax.random.randint(k[1], (b, 1), 0, m - max_bands)
-    tw = jax.random.randint(k[2], (b, 1), 0, max_frames + 1)
-    t0 = jax.random.randint(k[3], (b, 1), 0, max(t - max_frames, 1))
-    fm = (jnp.arange(m)[None] >= f0) & (jnp.arange(m)[None] < f0 + fw)  # [B, M]
-    tm = (jnp.arange(t)[None] >= t0) & (jnp.arange(t)[None] < t0 + tw)  # [B, T]
-    return jnp.where(fm[:, None, :] | tm[:, :, None], 0.0, x)
 
 
 def _augment(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:

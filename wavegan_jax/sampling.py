@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
 from wavegan_jax import train
 
@@ -40,8 +39,7 @@ def load_run(workdir: str | Path, checkpoint: str = "latest") -> train.Run:
     step = max(steps) if checkpoint == "latest" else int(checkpoint)
     if step not in steps:
         raise ValueError(f"no checkpoint {step} in {workdir}; have {sorted(steps)} (or best, latest)")
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), run.state)
-    run.set_state(manager.restore(step, args=ocp.args.StandardRestore(abstract)))
+    run.set_state(train.restore_latest(manager, run.state, step))
     manager.close()
     return run
 

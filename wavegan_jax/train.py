@@ -281,12 +281,17 @@ def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
 
-def restore_latest(manager: ocp.CheckpointManager, state: TrainState) -> TrainState | None:
-    step = manager.latest_step()
+def _abstract(state: TrainState):
+    """Shapes, dtypes and shardings of ``state``: the restore target of a checkpoint."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+
+
+def restore_latest(manager: ocp.CheckpointManager, state: TrainState, step: int | None = None) -> TrainState | None:
+    """Checkpoint ``step`` (default: the latest) restored like ``state``; None when there is none."""
+    step = manager.latest_step() if step is None else step
     if step is None:
         return None
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-    return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    return manager.restore(step, args=ocp.args.StandardRestore(_abstract(state)))
 
 
 def best_info(workdir: Path) -> dict | None:
@@ -307,9 +312,8 @@ def save_best(workdir: Path, state: TrainState, info: dict) -> None:
 def restore_best(workdir: Path, state: TrainState) -> TrainState | None:
     if best_info(workdir) is None:
         return None
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
     with ocp.StandardCheckpointer() as c:
-        return c.restore((Path(workdir) / "best" / "state").absolute(), abstract)
+        return c.restore((Path(workdir) / "best" / "state").absolute(), _abstract(state))
 
 
 class Evaluator:
