@@ -33,13 +33,19 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.phase_shuffle = 2  # D shifts each layer's output by up to +-n samples (0 = off)
     c.model.conv_impl = "auto"  # auto | polyphase | direct (same function, different speed)
 
-    c.conditioning = "concat"  # none | concat (see wavegan_jax/conditioning.py)
+    c.conditioning = "concat"  # none | concat | sample_in_channel | acgan | projection
     c.num_classes = -1  # -1: the number of words in the prepared data; 0 with conditioning=none
 
     # ---- loss and optimisation ------------------------------------------------------------
-    c.loss = "wgan_gp"  # see wavegan_jax/losses.py
-    c.gp_lambda = 10.0  # gradient penalty weight of WGAN-GP
-    c.n_critic = 5  # discriminator updates per generator update
+    c.loss = "wgan_gp"  # wgan_gp | nonsaturating | hinge | lsgan (see wavegan_jax/losses.py)
+    c.gp_lambda = 10.0  # gradient penalty weight (used by wgan_gp)
+    c.r1_gamma = 0.0  # R1 penalty gamma / 2 * E||grad D(real)||^2, any loss; 0 = off
+    c.label_smoothing = 0.0  # one-sided: real targets 1 - s (nonsaturating, lsgan)
+    c.instance_noise = 0.0  # std of Gaussian noise added to D's real and fake inputs; 0 = off
+    c.instance_noise_steps = 0  # anneal that std linearly to 0 over this many steps (0 = constant)
+    c.acgan_weight = 1.0  # weight of the auxiliary class loss (conditioning=acgan), both players
+    c.n_critic = 5  # discriminator updates per train step
+    c.g_steps = 1  # generator updates per train step (G:D update ratio = g_steps : n_critic)
     c.batch_size = 64  # global batch (all devices and processes); must divide evenly
     c.optim = ml_collections.ConfigDict()
     c.optim.g_lr = 1e-4

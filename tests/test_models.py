@@ -78,7 +78,7 @@ def test_shapes_and_parameter_counts(length, d, conv_impl):
         shifts = jnp.zeros((2, 4), jnp.int32)
         dp = jax.eval_shape(D.init, jax.random.key(0), jnp.zeros((2, length)), labels, shifts)
         assert jax.eval_shape(G.apply, gp, z, labels).shape == (2, length)
-        assert jax.eval_shape(D.apply, dp, jnp.zeros((2, length)), labels, shifts).shape == (2,)
+        assert jax.eval_shape(D.apply, dp, jnp.zeros((2, length)), labels, shifts)[0].shape == (2,)
         assert (models.param_count(gp), models.param_count(dp)) == expected_counts(length, d, k)
 
 

@@ -1,9 +1,11 @@
-"""GAN losses, chosen by ``config.loss``. Each is a pair of pure functions in ``LOSSES``.
+"""GAN losses, chosen by ``config.loss``, each a pair of pure functions in ``LOSSES``, plus the
+penalties and the auxiliary class loss that the train step adds to any of them.
 
-* ``d_loss(d_fn, real, fake, *, eps, gp_lambda) -> (scalar, metrics)``: ``d_fn`` maps audio
-  ``[B, L]`` to logits ``[B]`` (D's parameters, labels and phase shifts already bound);
-  ``real``, ``fake``: ``[B, L]``; ``eps``: ``[B]`` uniform(0, 1) interpolation weights.
-* ``g_loss(fake_logits) -> (scalar, metrics)`` with ``fake_logits: [B]``.
+* ``d_loss(real_logits, fake_logits, *, label_smoothing) -> (scalar, metrics)``
+* ``g_loss(fake_logits) -> (scalar, metrics)``
+
+with logits ``[B]``. ``label_smoothing`` s is one-sided: real targets become 1 - s (used by the
+losses with targets: nonsaturating and lsgan).
 """
 from __future__ import annotations
 
@@ -12,32 +14,57 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
-def gradient_penalty(d_fn, real: jax.Array, fake: jax.Array, eps: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """mean_i (||grad_x D(x_i)||_2 - 1)^2 at x_i = eps_i real_i + (1 - eps_i) fake_i.
-
-    Returns (penalty, mean gradient norm). D treats examples independently, so the gradient of
-    sum_i D(x_i) gives every per-example gradient at once.
-    """
-    x = eps[:, None] * real + (1.0 - eps[:, None]) * fake
-    grads = jax.grad(lambda x: d_fn(x).sum())(x)
-    norms = jnp.sqrt(jnp.sum(grads ** 2, axis=-1) + 1e-12)  # the epsilon keeps sqrt's gradient finite
-    return jnp.mean((norms - 1.0) ** 2), jnp.mean(norms)
+def _metrics(loss, real, fake, name="d_loss"):
+    return {name: loss, "d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
 
 
-def wgan_gp_d(d_fn, real, fake, *, eps, gp_lambda):
-    """D loss of WGAN-GP (Gulrajani et al. 2017): E[D(fake)] - E[D(real)] + lambda GP."""
-    d_real, d_fake = d_fn(real), d_fn(fake)
-    gp, gnorm = gradient_penalty(d_fn, real, fake, eps)
-    wdist = jnp.mean(d_real) - jnp.mean(d_fake)
-    loss = -wdist + gp_lambda * gp
-    return loss, {"d_loss": loss, "wasserstein": wdist, "gp": gp, "gp_grad_norm": gnorm}
+# ---- WGAN (with the gradient penalty added by the step) ----------------------------------------
+def wgan_d(real, fake, *, label_smoothing=0.0):
+    """E[D(fake)] - E[D(real)] (Arjovsky et al. 2017); the Wasserstein estimate is its negative."""
+    del label_smoothing
+    loss = jnp.mean(fake) - jnp.mean(real)
+    return loss, {**_metrics(loss, real, fake), "wasserstein": -loss}
 
 
-def wgan_g(fake_logits):
-    """G loss of WGAN: -E[D(G(z))]."""
-    loss = -jnp.mean(fake_logits)
+def wgan_g(fake):
+    loss = -jnp.mean(fake)
+    return loss, {"g_loss": loss}
+
+
+# ---- non-saturating (sigmoid cross-entropy) --------------------------------------------------
+def nonsaturating_d(real, fake, *, label_smoothing=0.0):
+    """BCE(D(real), 1 - s) + BCE(D(fake), 0) with logits: (1-s) softplus(-r) + s softplus(r) + softplus(f)."""
+    real_loss = (1 - label_smoothing) * jax.nn.softplus(-real) + label_smoothing * jax.nn.softplus(real)
+    loss = jnp.mean(real_loss) + jnp.mean(jax.nn.softplus(fake))
+    return loss, _metrics(loss, real, fake)
+
+
+def nonsaturating_g(fake):
+    """BCE(D(fake), 1) = softplus(-D(fake)) (Goodfellow et al. 2014)."""
+    loss = jnp.mean(jax.nn.softplus(-fake))
+    return loss, {"g_loss": loss}
+
+
+# ---- hinge -----------------------------------------------------------------------------------
+def hinge_d(real, fake, *, label_smoothing=0.0):
+    """E[relu(1 - D(real))] + E[relu(1 + D(fake))] (Lim & Ye 2017; Miyato et al. 2018)."""
+    del label_smoothing
+    loss = jnp.mean(jax.nn.relu(1 - real)) + jnp.mean(jax.nn.relu(1 + fake))
+    return loss, _metrics(loss, real, fake)
+
+
+# ---- least squares ---------------------------------------------------------------------------
+def lsgan_d(real, fake, *, label_smoothing=0.0):
+    """0.5 E[(D(real) - (1 - s))^2] + 0.5 E[D(fake)^2] (Mao et al. 2017)."""
+    loss = 0.5 * jnp.mean((real - (1 - label_smoothing)) ** 2) + 0.5 * jnp.mean(fake ** 2)
+    return loss, _metrics(loss, real, fake)
+
+
+def lsgan_g(fake):
+    loss = 0.5 * jnp.mean((fake - 1) ** 2)
     return loss, {"g_loss": loss}
 
 
@@ -45,10 +72,14 @@ def wgan_g(fake_logits):
 class Loss:
     d_loss: Callable
     g_loss: Callable
+    gradient_penalty: bool = False  # add gp_lambda * GP (WGAN-GP)
 
 
 LOSSES: dict[str, Loss] = {
-    "wgan_gp": Loss(wgan_gp_d, wgan_g),
+    "wgan_gp": Loss(wgan_d, wgan_g, gradient_penalty=True),
+    "nonsaturating": Loss(nonsaturating_d, nonsaturating_g),
+    "hinge": Loss(hinge_d, wgan_g),  # G: -E[D(fake)]
+    "lsgan": Loss(lsgan_d, lsgan_g),
 }
 
 
@@ -58,3 +89,29 @@ def get(name: str) -> Loss:
         return LOSSES[name]
     except KeyError:
         raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}") from None
+
+
+# ---- penalties and the auxiliary class loss ---------------------------------------------------
+def _input_grad_norms(d_fn, x):
+    """||grad_x D(x_i)||_2 for each example; D treats examples independently, so one gradient of
+    sum_i D(x_i) gives them all. x: [B, L] -> [B]."""
+    grads = jax.grad(lambda x: d_fn(x).sum())(x)
+    return jnp.sqrt(jnp.sum(grads ** 2, axis=-1) + 1e-12)  # the epsilon keeps sqrt's gradient finite
+
+
+def gradient_penalty(d_fn, real: jax.Array, fake: jax.Array, eps: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """mean_i (||grad_x D(x_i)||_2 - 1)^2 at x_i = eps_i real_i + (1 - eps_i) fake_i
+    (Gulrajani et al. 2017). eps: [B] uniform(0, 1). Returns (penalty, mean gradient norm)."""
+    x = eps[:, None] * real + (1.0 - eps[:, None]) * fake
+    norms = _input_grad_norms(d_fn, x)
+    return jnp.mean((norms - 1.0) ** 2), jnp.mean(norms)
+
+
+def r1_penalty(d_fn, real: jax.Array) -> jax.Array:
+    """mean_i ||grad_x D(real_i)||^2 (Mescheder et al. 2018); the step adds gamma / 2 times it."""
+    return jnp.mean(_input_grad_norms(d_fn, real) ** 2)
+
+
+def class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean cross-entropy of class logits [B, K] against int labels [B] (AC-GAN's auxiliary loss)."""
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))

@@ -191,10 +191,11 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """audio: [B, length], labels: [B] int, shifts: [B, 4] int (phase shuffle) -> [B] logits.
+    """audio: [B, length], labels: [B] int (or [B, K] weights), shifts: [B, 4] int (phase shuffle)
+    -> (logits [B], class_logits [B, K] for the acgan head, else [B, 0]).
 
     conditioning input -> 5 x (strided conv: d, 2d, 4d, 8d, 16d; LeakyReLU 0.2; phase shuffle
-    after the first four) -> flatten -> dense 1.
+    after the first four) -> flatten to features f -> dense 1 (+ <embed(y), f> for projection).
     """
 
     length: int = 16384
@@ -205,15 +206,23 @@ class Discriminator(nn.Module):
     phase_shuffle: int = 2
 
     @nn.compact
-    def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array) -> jax.Array:
+    def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array):
         check_length(self.length)
-        h = cond_lib.get(self.conditioning).discriminator_input(audio[..., None], labels,
-                                                                self.num_classes)
+        strategy = cond_lib.get(self.conditioning)
+        h = strategy.discriminator_input(audio[..., None], labels, self.num_classes)
         for i, c in enumerate(reversed(_layer_channels(self.d))):
             h = nn.leaky_relu(Conv25(c, up=False, conv_impl=self.conv_impl, name=f"down{i}")(h), 0.2)
             if i < NUM_LAYERS - 1:
                 h = phase_shuffle(h, shifts[:, i], self.phase_shuffle)
-        return nn.Dense(1, kernel_init=nn.initializers.he_uniform())(h.reshape(h.shape[0], -1))[:, 0]
+        f = h.reshape(h.shape[0], -1)  # [B, F]
+        logits = nn.Dense(1, kernel_init=nn.initializers.he_uniform())(f)[:, 0]
+        class_logits = jnp.zeros((f.shape[0], 0), f.dtype)
+        if strategy.head == "projection":
+            embed = self.param("class_embedding", nn.initializers.normal(0.02), (self.num_classes, f.shape[-1]))
+            logits = logits + jnp.sum((cond_lib.class_weights(labels, self.num_classes) @ embed) * f, axis=-1)
+        elif strategy.head == "acgan":
+            class_logits = nn.Dense(self.num_classes, name="classifier")(f)
+        return logits, class_logits
 
 
 def build(config, num_classes: int) -> tuple[Generator, Discriminator]:

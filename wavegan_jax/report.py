@@ -81,7 +81,7 @@ def _curves(workdir: Path) -> list[str]:
                 rows[r["step"]] = r  # a resumed run may log a step twice: keep the last
         steps = sorted(rows)
         fig, axes = plt.subplots(1, 3, figsize=(12, 3))
-        for ax, keys in zip(axes, (["d_loss", "g_loss"], ["wasserstein"], ["gp"])):
+        for ax, keys in zip(axes, (["d_total", "g_loss"], ["d_real", "d_fake"], ["gp", "r1"])):
             for k in keys:
                 ax.plot(steps, [rows[s].get(k, np.nan) for s in steps], label=k)
             ax.set(xlabel="step")

@@ -91,6 +91,12 @@ def check_config(config, num_devices: int) -> None:
                  "checkpoint_every", "keep_checkpoints", "eval_samples"):
         if config[name] < 1:
             raise ValueError(f"config.{name}={config[name]} must be >= 1")
+    if config.g_steps < 1:
+        raise ValueError(f"config.g_steps={config.g_steps} must be >= 1")
+    if config.instance_noise < 0 or config.instance_noise_steps < 0 or config.r1_gamma < 0:
+        raise ValueError("instance_noise, instance_noise_steps and r1_gamma must be >= 0")
+    if not 0 <= config.label_smoothing < 1:
+        raise ValueError(f"label_smoothing={config.label_smoothing} must be in [0, 1)")
     if config.best_mode not in ("max", "min"):
         raise ValueError(f"best_mode={config.best_mode!r}; known: max, min")
     if config.batch_size % num_devices:
@@ -128,40 +134,76 @@ def _local(params):
 
 
 def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int):
-    """Compiled ``step(state, batch) -> (state, metrics)``.
+    """Compiled ``step(state, batch) -> (state, metrics)``: ``n_critic`` D updates, then
+    ``g_steps`` G updates, then the EMA update.
 
     batch: {"audio": [n_critic, B, L] float32, "labels": [n_critic, B] int32}, sharded over B.
-    metrics: dict of scalars averaged over the global batch (D's from the last critic update).
+    metrics: dict of scalars averaged over the global batch (D's from the last critic update,
+    G's from the last generator update).
     """
     loss = losses.get(config.loss)
-    n_critic, global_batch = config.n_critic, config.batch_size
+    acgan = cond_lib.get(config.conditioning).head == "acgan"
+    n_critic, g_steps, global_batch = config.n_critic, config.g_steps, config.batch_size
     ps, ema_decay, gp_lambda = config.model.phase_shuffle, config.ema_decay, config.gp_lambda
+    r1_gamma, smoothing, acgan_weight = config.r1_gamma, config.label_smoothing, config.acgan_weight
+    noise0, noise_steps = config.instance_noise, config.instance_noise_steps
 
-    def local_step(state: TrainState, real, labels, z, g_labels, eps, shifts):
-        d_params, d_opt = state.d_params, state.d_opt
-        metrics = {}
-        for c in range(n_critic):  # unrolled: XLA CPU is ~20x slower with this loop in lax.scan
-            fake = G.apply(state.g_params, z[c], labels[c])
+    def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise):
+        fake = G.apply(g_params, z, labels)
+        if noise is not None:
+            real, fake = real + noise[0], fake + noise[1]
 
-            def d_loss_fn(dp):
-                d_fn = lambda x: D.apply(dp, x, labels[c], shifts[c])
-                return loss.d_loss(d_fn, real[c], fake, eps=eps[c], gp_lambda=gp_lambda)
+        def d_loss_fn(dp):
+            d_fn = lambda x: D.apply(dp, x, labels, shifts)
+            (real_logits, real_cls), (fake_logits, fake_cls) = d_fn(real), d_fn(fake)
+            total, m = loss.d_loss(real_logits, fake_logits, label_smoothing=smoothing)
+            logit_fn = lambda x: d_fn(x)[0]
+            if loss.gradient_penalty:
+                m["gp"], m["gp_grad_norm"] = losses.gradient_penalty(logit_fn, real, fake, eps)
+                total = total + gp_lambda * m["gp"]
+            if r1_gamma:
+                m["r1"] = losses.r1_penalty(logit_fn, real)
+                total = total + 0.5 * r1_gamma * m["r1"]
+            if acgan:
+                m["d_class_loss"] = 0.5 * (losses.class_loss(real_cls, labels) + losses.class_loss(fake_cls, labels))
+                m["d_class_acc_real"] = jnp.mean(real_cls.argmax(-1) == labels)
+                total = total + acgan_weight * m["d_class_loss"]
+            m["d_total"] = total
+            return total, m
 
-            (_, metrics), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(_local(d_params))
-            grads = jax.lax.pmean(grads, "data")
-            updates, d_opt = d_tx.update(grads, d_opt, d_params)
-            d_params = optax.apply_updates(d_params, updates)
+        (_, m), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(_local(d_params))
+        updates, d_opt = d_tx.update(jax.lax.pmean(grads, "data"), d_opt, d_params)
+        return optax.apply_updates(d_params, updates), d_opt, m
 
+    def g_update(g_params, g_opt, d_params, z, labels, shifts, noise):
         def g_loss_fn(gp):
-            fake = G.apply(gp, z[n_critic], g_labels)
-            return loss.g_loss(D.apply(d_params, fake, g_labels, shifts[n_critic]))
+            fake = G.apply(gp, z, labels)
+            if noise is not None:
+                fake = fake + noise
+            logits, cls = D.apply(d_params, fake, labels, shifts)
+            total, m = loss.g_loss(logits)
+            if acgan:
+                m["g_class_loss"] = losses.class_loss(cls, labels)
+                total = total + acgan_weight * m["g_class_loss"]
+            return total, m
 
-        (_, g_metrics), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(state.g_params))
-        grads = jax.lax.pmean(grads, "data")
-        updates, g_opt = g_tx.update(grads, state.g_opt, state.g_params)
-        g_params = optax.apply_updates(state.g_params, updates)
+        (_, m), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(g_params))
+        updates, g_opt = g_tx.update(jax.lax.pmean(grads, "data"), g_opt, g_params)
+        return optax.apply_updates(g_params, updates), g_opt, m
+
+    def local_step(state: TrainState, real, labels, rand):
+        d_params, d_opt, g_params, g_opt = state.d_params, state.d_opt, state.g_params, state.g_opt
+        noise_d, noise_g = rand.get("noise_d"), rand.get("noise_g")
+        for c in range(n_critic):  # unrolled: XLA CPU is ~20x slower with this loop in lax.scan
+            d_params, d_opt, d_metrics = d_update(
+                d_params, d_opt, g_params, real[c], labels[c], rand["z"][c], rand["eps"][c],
+                rand["shifts"][c], None if noise_d is None else noise_d[2 * c:2 * c + 2])
+        for g in range(g_steps):
+            g_params, g_opt, g_metrics = g_update(
+                g_params, g_opt, d_params, rand["z"][n_critic + g], rand["g_labels"][g],
+                rand["shifts"][n_critic + g], None if noise_g is None else noise_g[g])
         ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, g_params)
-        metrics = jax.lax.pmean({**metrics, **g_metrics}, "data")
+        metrics = jax.lax.pmean({**d_metrics, **g_metrics}, "data")
         finite = jnp.all(jnp.array([jnp.isfinite(x).all() for x in jax.tree.leaves((g_params, d_params))]))
         metrics["params_finite"] = finite.astype(jnp.float32)
         new_state = TrainState(step=state.step + 1, data_position=state.data_position + n_critic,
@@ -169,19 +211,26 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
                                g_opt=g_opt, d_opt=d_opt)
         return new_state, metrics
 
-    sharded = jax.shard_map(
-        local_step, mesh=mesh,
-        in_specs=(P(), P(None, "data"), P(None, "data"), P(None, "data"), P("data"),
-                  P(None, "data"), P(None, "data")),
-        out_specs=(P(), P()))
+    batch_spec = P(None, "data")  # every batch-shaped array has the batch on axis 1
+    sharded = jax.shard_map(local_step, mesh=mesh, in_specs=(P(), batch_spec, batch_spec, batch_spec),
+                            out_specs=(P(), P()))
 
     def step(state: TrainState, batch: dict):
-        kz, kl, ke, ks = jax.random.split(jax.random.fold_in(train_key, state.step), 4)
-        z = jax.random.normal(kz, (n_critic + 1, global_batch, config.model.latent_dim))
-        g_labels = jax.random.randint(kl, (global_batch,), 0, max(num_classes, 1))
-        eps = jax.random.uniform(ke, (n_critic, global_batch))
-        shifts = jax.random.randint(ks, (n_critic + 1, global_batch, PHASE_LAYERS), -ps, ps + 1)
-        return sharded(state, batch["audio"], batch["labels"], z, g_labels, eps, shifts)
+        keys = jax.random.split(jax.random.fold_in(train_key, state.step), 6)
+        updates = n_critic + g_steps
+        rand = {
+            "z": jax.random.normal(keys[0], (updates, global_batch, config.model.latent_dim)),
+            "g_labels": jax.random.randint(keys[1], (g_steps, global_batch), 0, max(num_classes, 1)),
+            "eps": jax.random.uniform(keys[2], (n_critic, global_batch)),
+            "shifts": jax.random.randint(keys[3], (updates, global_batch, PHASE_LAYERS), -ps, ps + 1),
+        }
+        if noise0:
+            frac = 1.0 - state.step / noise_steps if noise_steps else 1.0
+            std = noise0 * jnp.maximum(frac, 0.0)
+            length = config.model.length
+            rand["noise_d"] = std * jax.random.normal(keys[4], (2 * n_critic, global_batch, length))
+            rand["noise_g"] = std * jax.random.normal(keys[5], (g_steps, global_batch, length))
+        return sharded(state, batch["audio"], batch["labels"], rand)
 
     return jax.jit(step, donate_argnums=0)
 
@@ -391,7 +440,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     metrics["steps_per_sec"] = (step - last_log) / max(now - t0, 1e-9)
                     t0, last_log = now, step
                     writer.scalars(step, metrics)
-                    bar.set_postfix(d=f"{metrics['d_loss']:.3g}", g=f"{metrics['g_loss']:.3g}")
+                    bar.set_postfix(d=f"{metrics['d_total']:.3g}", g=f"{metrics['g_loss']:.3g}")
                     if not config.progress:
                         log.info("step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
             if step % config.checkpoint_every == 0 or last:
