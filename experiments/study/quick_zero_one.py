@@ -1,0 +1,25 @@
+"""A quick study cell: bundled FSDD zero/one, the quickstart model, one strategy x loss pair.
+
+    python -m wavegan_jax train --config=experiments/study/quick_zero_one.py:projection,hinge \
+        --workdir=runs/study_quick/projection-hinge-s0 --config.seed=0
+
+The argument is ``CONDITIONING,LOSS``. 1000 generator steps (about 7 minutes on 2 CPU cores),
+evaluated with the project's classifier at steps 500 and 1000. ``experiments/study/run_quick.sh``
+runs the whole grid. This is a budget screen, not the study of issue 6: one speaker set (the
+classifier's test speakers are the generator's training speakers) and a short budget.
+"""
+from experiments import quickstart
+
+
+def get_config(arg: str = "concat,wgan_gp"):
+    conditioning, loss = arg.split(",")
+    c = quickstart.get_config()
+    c.conditioning, c.loss = conditioning, loss
+    c.num_steps = 1000
+    c.eval_every = 500
+    c.eval_samples = 50
+    c.sample_every = 500
+    c.checkpoint_every = 250
+    c.progress = False
+    c.log_every = 50
+    return c
