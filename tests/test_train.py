@@ -76,6 +76,9 @@ def test_bad_config_values_are_rejected_before_compiling(smoke_config):
     smoke_config.batch_size, smoke_config.loss = 4, "wgan"
     with pytest.raises(ValueError, match="known: wgan_gp"):
         train.Run(smoke_config)
+    smoke_config.loss, smoke_config.conditioning, smoke_config.eval_every = "wgan_gp", "none", 5
+    with pytest.raises(ValueError, match="best_metric=fid"):
+        train.Run(smoke_config)
 
 
 TWO_DEVICES = textwrap.dedent("""

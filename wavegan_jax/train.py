@@ -97,6 +97,10 @@ def check_config(config, num_devices: int) -> None:
         raise ValueError("instance_noise, instance_noise_steps and r1_gamma must be >= 0")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"label_smoothing={config.label_smoothing} must be in [0, 1)")
+    if config.eval_every and not cond_lib.get(config.conditioning).needs_labels \
+            and config.best_metric.startswith("accuracy"):
+        raise ValueError("an unconditional model has no intended words: use --config.best_metric=fid "
+                         "--config.best_mode=min")
     if config.best_mode not in ("max", "min"):
         raise ValueError(f"best_mode={config.best_mode!r}; known: max, min")
     if config.batch_size % num_devices:

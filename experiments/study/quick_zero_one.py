@@ -21,5 +21,7 @@ def get_config(arg: str = "concat,wgan_gp"):
     c.sample_every = 500
     c.checkpoint_every = 250
     c.progress = False
+    if conditioning == "none":  # no intended words: keep the best checkpoint by FID
+        c.best_metric, c.best_mode = "fid", "min"
     c.log_every = 50
     return c
