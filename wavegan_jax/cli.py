@@ -207,10 +207,10 @@ def evaluate_main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     if a.workdir:
         run = sampling.load_run(a.workdir, a.checkpoint)
-        prepared, words = run.config.data.prepared, run.words
-        clips = sampling.generate(run, words if run.num_classes else None, a.num, a.seed)
         if not run.num_classes:
             p.error("an unconditional model has no intended words to score; use a conditional run")
+        prepared, words = run.config.data.prepared, run.words
+        clips = sampling.generate(run, words, a.num, a.seed)
         audio = np.concatenate(list(clips.values()))
         intended = np.repeat(np.arange(len(words)), a.num)
         name, skipped = f"{a.workdir} ({a.checkpoint})", []
