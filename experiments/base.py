@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # ---- model ----------------------------------------------------------------------------
     c.model = ml_collections.ConfigDict()
-    c.model.length = 4096  # samples per clip: 4096, 8192 or 16384
+    c.model.length = 4096  # samples per clip: 1024, 2048, 4096, 8192 or 16384
     c.model.d = 32  # model size: 64 in the paper, 32 in the original study's downsized model
     c.model.latent_dim = 100  # size of z
     c.model.phase_shuffle = 2  # D shifts each layer's output by up to +-n samples (0 = off)
@@ -53,6 +53,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.optim.b1 = 0.5
     c.optim.b2 = 0.9
     c.ema_decay = 0.999  # EMA copy of G's parameters used for samples
+
+    # ---- divergence (the original study's rule): stop and record the step in divergence.json --
+    c.divergence = ml_collections.ConfigDict()
+    c.divergence.threshold = 100.0  # |D loss| or |G loss| above this counts as diverged; 0 = off
+    c.divergence.window = 5000  # ... when it happens within the first `window` steps (NaN/inf: always)
 
     # ---- run length, logging and checkpoints ----------------------------------------------
     c.num_steps = 20000  # generator updates

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,31 @@ def test_nan_stops_training_with_the_last_good_checkpoint_intact(smoke_config, t
     assert all(np.isfinite(x).all() for x in leaves(restored))
     for a, b in zip(leaves(good.state), leaves(restored)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_rule_thresholds_losses_within_the_window_and_nan_always(smoke_config):
+    smoke_config.divergence.threshold, smoke_config.divergence.window = 100.0, 5000
+    calm = {"d_total": -99.0, "g_loss": 50.0, "params_finite": 1.0}
+    assert train.divergence_reason(10, calm, smoke_config) is None
+    assert "d_total=-101" in train.divergence_reason(10, {**calm, "d_total": -101.0}, smoke_config)
+    assert "g_loss" in train.divergence_reason(5000, {**calm, "g_loss": 1e3}, smoke_config)
+    assert train.divergence_reason(5001, {**calm, "g_loss": 1e3}, smoke_config) is None  # after the window
+    assert "non-finite" in train.divergence_reason(9999, {**calm, "gp": float("nan")}, smoke_config)
+    assert "non-finite" in train.divergence_reason(9999, {**calm, "params_finite": 0.0}, smoke_config)
+    smoke_config.divergence.threshold = 0.0  # off: only non-finite values count
+    assert train.divergence_reason(10, {**calm, "d_total": 1e9}, smoke_config) is None
+
+
+def test_a_diverged_run_stops_and_records_its_step(smoke_config, tmp_path):
+    smoke_config.num_steps, smoke_config.checkpoint_every = 6, 2
+    smoke_config.divergence.threshold = 1e-9  # any loss at all exceeds it ...
+    smoke_config.divergence.window = 3  # ... but only the first 3 steps are watched
+    with pytest.raises(train.Diverged, match="diverged at step 1") as info:
+        train.train_and_evaluate(smoke_config, tmp_path)
+    assert info.value.step == 1
+    record = json.loads((tmp_path / "divergence.json").read_text())
+    assert record["step"] == 1 and "within the first 3 steps" in record["reason"]
+    assert record["last_checkpoint"] is None
 
 
 def test_bad_config_values_are_rejected_before_compiling(smoke_config):

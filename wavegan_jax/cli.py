@@ -16,6 +16,7 @@ commands:
   generate  write clips of chosen words (or an interpolation) from a trained run
   evaluate  score a run's clips, or any folder of word clips, against the real data
   report    write a self-contained report.html (audio, spectrograms, metrics, curves)
+  sweep     train every cell of a hyperparameter grid x seeds; results.csv, results.md, plots
 
 Run `wavegan_jax COMMAND --help` for the options and an example.
 """
@@ -82,12 +83,15 @@ def prepare_main(argv: list[str]) -> int:
     return 0
 
 
-def _config_flags(prog: str, argv: list[str], help_text: str, workdir: bool):
-    """Parse ``--config=FILE.py[:variant]`` (locked) and optionally ``--workdir``; None on error."""
+def _config_flags(prog: str, argv: list[str], help_text: str, workdir: bool, extra=None):
+    """Parse ``--config=FILE.py[:variant]`` (locked), optionally ``--workdir`` and the flags that
+    ``extra(flags)`` defines; None on error."""
     from absl import flags
     from ml_collections import config_flags
 
     config_flags.DEFINE_config_file("config", None, "experiment file", lock_config=True)
+    if extra is not None:
+        extra(flags)
     required = ["config"]
     if workdir:
         flags.DEFINE_string("workdir", None, "run folder (resumes from its checkpoints)")
@@ -132,6 +136,60 @@ def train_main(argv: list[str]) -> int:
     except FloatingPointError as e:
         print(f"wavegan_jax train: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+SWEEP_HELP = """usage: wavegan_jax sweep --config=EXPERIMENT.py --grid 'KEY=V1,V2 ...' --workdir=DIR
+                         [--seeds 0,1,2] [--steps N] [--dry-run] [--config.FIELD=VALUE ...]
+
+Train every cell of the grid for every seed, one after another (a finished run is skipped, a
+killed one resumes), then write DIR/results.csv (a row per run), DIR/results.md (a row per
+cell, seeds pooled: diverged runs, iterations before divergence, metrics mean +- std) and
+DIR/plots/CELL.png. Grid keys: lr (both players), g_lr, d_lr, d, length, or any config field
+(batch_size, gp_lambda, n_critic, loss, conditioning, optim.b1, divergence.threshold, ...).
+
+example:
+  wavegan_jax sweep --config=experiments/divergence.py --grid 'lr=1e-4,1e-5 n_critic=1,5' \\
+      --seeds 0,1,2 --steps 5000 --workdir runs/divergence
+  wavegan_jax sweep --config=experiments/quickstart.py --grid 'batch_size=32,64' --dry-run --workdir runs/x
+"""
+
+
+def sweep_main(argv: list[str]) -> int:
+    if any(x in ("-h", "--help", "-help") for x in argv):
+        print(SWEEP_HELP)
+        return 0
+
+    def extra(flags):
+        flags.DEFINE_string("grid", "", "space-separated KEY=V1,V2 entries")
+        flags.DEFINE_string("seeds", "0", "comma-separated seeds")
+        flags.DEFINE_integer("steps", None, "generator steps per run (default: the config's num_steps)")
+        flags.DEFINE_bool("dry_run", False, "list the runs and exit")
+
+    FLAGS = _config_flags("wavegan_jax sweep", [a.replace("--dry-run", "--dry_run") for a in argv],
+                          SWEEP_HELP, workdir=True, extra=extra)
+    if FLAGS is None:
+        return 2
+    from pathlib import Path
+
+    from wavegan_jax import sweep
+
+    grid = sweep.parse_grid(FLAGS.grid)
+    try:
+        seeds = [int(s) for s in FLAGS.seeds.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds {FLAGS.seeds!r}: give comma-separated integers, e.g. 0,1,2") from None
+    todo = [(c, s) for c in sweep.cells(grid) for s in seeds]
+    for cell, seed in todo:  # builds every config first: a bad key or value fails before training
+        sweep.cell_config(FLAGS.config, cell, seed, FLAGS.steps)
+    if FLAGS.dry_run:
+        for cell, seed in todo:
+            done = (Path(FLAGS.workdir) / cell.name / f"seed_{seed}" / "result.json").exists()
+            print(f"{cell.name}/seed_{seed}{'  (finished)' if done else ''}")
+        print(f"{len(todo)} runs in {FLAGS.workdir}")
+        return 0
+    sweep.sweep(FLAGS.config, grid, seeds, FLAGS.workdir, FLAGS.steps)
+    print((Path(FLAGS.workdir) / "results.md").read_text(), end="")
     return 0
 
 
@@ -259,7 +317,8 @@ example:
 """
 
 COMMANDS = {"prepare": prepare_main, "train": train_main, "train-classifier": train_classifier_main,
-            "generate": generate_main, "evaluate": evaluate_main, "report": report_main}
+            "generate": generate_main, "evaluate": evaluate_main, "report": report_main,
+            "sweep": sweep_main}
 
 
 def main(argv: list[str] | None = None) -> None:

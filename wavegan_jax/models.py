@@ -28,7 +28,7 @@ from wavegan_jax import conditioning as cond_lib
 KERNEL = 25
 STRIDE = 4
 NUM_LAYERS = 5
-LENGTHS = (4096, 8192, 16384)
+LENGTHS = (1024, 2048, 4096, 8192, 16384)
 CONV_IMPLS = ("polyphase", "direct")
 _TAPS = 7  # ceil(25 / 4) taps per phase in the polyphase form; 7 * 4 = 28 slots
 _DN = ("NWC", "WIO", "NWC")  # dimension numbers: [batch, time, channels], [taps, in, out]
@@ -161,7 +161,7 @@ def _layer_channels(d: int) -> list[int]:
 def check_length(length: int) -> int:
     if length not in LENGTHS:
         raise ValueError(f"model.length={length}; WaveGAN supports {LENGTHS}")
-    return length // STRIDE ** NUM_LAYERS  # first feature map length: 4, 8 or 16
+    return length // STRIDE ** NUM_LAYERS  # first feature map length: 1, 2, 4, 8 or 16
 
 
 class Generator(nn.Module):

@@ -319,13 +319,43 @@ class Run:
                                for i in range(0, len(z), batch)])
 
 
-def _check_finite(step: int, metrics: dict, manager) -> None:
+class Diverged(FloatingPointError):
+    """Training stopped by the divergence rule; ``step`` and ``reason`` say when and why."""
+
+    def __init__(self, step: int, reason: str, message: str):
+        super().__init__(message)
+        self.step, self.reason = step, reason
+
+
+WATCHED_LOSSES = ("d_total", "g_loss")  # D's full loss (penalties included) and G's adversarial loss
+
+
+def divergence_reason(step: int, metrics: dict, config) -> str | None:
+    """Why step ``step`` counts as diverged, or None: non-finite values (always), or |D loss| or
+    |G loss| > ``divergence.threshold`` within the first ``divergence.window`` steps."""
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     if bad or metrics.get("params_finite", 1.0) != 1.0:
-        last = manager.latest_step() if manager is not None else None
-        kept = f"the last good checkpoint (step {last}) is intact" if last is not None else "no checkpoint was written"
-        raise FloatingPointError(f"non-finite values at step {step}: {bad or 'parameters'}; "
-                                 f"training stopped and {kept}")
+        return f"non-finite values: {bad or 'parameters'}"
+    div = config.divergence
+    if div.threshold > 0 and step <= div.window:
+        big = {k: metrics[k] for k in WATCHED_LOSSES if k in metrics and abs(metrics[k]) > div.threshold}
+        if big:
+            return f"|loss| > {div.threshold:g} within the first {div.window} steps: " + \
+                ", ".join(f"{k}={v:.4g}" for k, v in big.items())
+    return None
+
+
+def _check_divergence(step: int, metrics: dict, config, manager, workdir: Path | None) -> None:
+    """Raise ``Diverged`` (after writing workdir/divergence.json) when step ``step`` diverged."""
+    reason = divergence_reason(step, metrics, config)
+    if reason is None:
+        return
+    last = manager.latest_step() if manager is not None else None
+    kept = f"the last good checkpoint (step {last}) is intact" if last is not None else "no checkpoint was written"
+    if workdir is not None:
+        (workdir / "divergence.json").write_text(json.dumps({"step": step, "reason": reason,
+                                                             "last_checkpoint": last}))
+    raise Diverged(step, reason, f"diverged at step {step} ({reason}); training stopped and {kept}")
 
 
 def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
@@ -436,9 +466,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             metrics = run.step()
             bar.update(1)
             last = step == config.num_steps
-            if step % config.log_every == 0 or last or step % config.checkpoint_every == 0:
+            watch = config.divergence.threshold > 0 and step <= config.divergence.window
+            if watch or step % config.log_every == 0 or last or step % config.checkpoint_every == 0:
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                _check_finite(step, metrics, manager)
+                _check_divergence(step, metrics, config, manager, workdir if is_main else None)
                 if step % config.log_every == 0 or last:
                     now = time.perf_counter()
                     metrics["steps_per_sec"] = (step - last_log) / max(now - t0, 1e-9)

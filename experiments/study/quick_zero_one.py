@@ -4,7 +4,7 @@
         --workdir=runs/study_quick/projection-hinge-s0 --config.seed=0
 
 The argument is ``CONDITIONING,LOSS``. 1000 generator steps (about 7 minutes on 2 CPU cores),
-evaluated with the project's classifier at steps 500 and 1000. ``experiments/study/run_quick.sh``
+evaluated with the project's classifier every 250 steps. ``experiments/study/run_quick.sh``
 runs the whole grid. This is a budget screen, not the study of issue 6: one speaker set (the
 classifier's test speakers are the generator's training speakers) and a short budget.
 """
@@ -16,7 +16,8 @@ def get_config(arg: str = "concat,wgan_gp"):
     c = quickstart.get_config()
     c.conditioning, c.loss = conditioning, loss
     c.num_steps = 1000
-    c.eval_every = 500
+    c.eval_every = 250
+    c.keep_checkpoints = 5
     c.eval_samples = 50
     c.sample_every = 500
     c.checkpoint_every = 250

@@ -1,0 +1,64 @@
+import csv
+import json
+
+import pytest
+
+from test_cli import cli
+from wavegan_jax import sweep
+
+
+def test_grid_text_becomes_every_combination_in_order():
+    grid = sweep.parse_grid("lr=1e-4,3e-4  n_critic=1,5")
+    assert grid == {"lr": ["1e-4", "3e-4"], "n_critic": ["1", "5"]}
+    assert [c.name for c in sweep.cells(grid)] == [
+        "lr=1e-4,n_critic=1", "lr=1e-4,n_critic=5", "lr=3e-4,n_critic=1", "lr=3e-4,n_critic=5"]
+    for bad in ("lr", "lr=", "lr=1e-4,", "lr=1 lr=2"):
+        with pytest.raises(ValueError, match="KEY=V1,V2|twice"):
+            sweep.parse_grid(bad)
+
+
+def test_cell_config_sets_aliases_types_seed_and_steps(smoke_config):
+    cell = sweep.cells(sweep.parse_grid("lr=3e-4 batch_size=8 gp_lambda=1 loss=hinge"))[0]
+    c = sweep.cell_config(smoke_config, cell, seed=7, steps=11)
+    assert (c.optim.g_lr, c.optim.d_lr, c.batch_size, c.gp_lambda, c.loss) == (3e-4, 3e-4, 8, 1.0, "hinge")
+    assert isinstance(c.batch_size, int) and isinstance(c.gp_lambda, float)
+    assert (c.seed, c.num_steps) == (7, 11) and smoke_config.seed == 0  # the base is not touched
+    with pytest.raises(ValueError, match="unknown config field 'batchsize'.*batch_size"):
+        sweep.cell_config(smoke_config, sweep.cells({"batchsize": ["8"]})[0], 0, None)
+    with pytest.raises(ValueError, match="whole number"):
+        sweep.cell_config(smoke_config, sweep.cells({"batch_size": ["8.5"]})[0], 0, None)
+
+
+def test_sweep_runs_every_cell_records_divergence_and_skips_finished_runs(smoke_config, tmp_path):
+    smoke_config.num_steps, smoke_config.divergence.window = 2, 5000
+    grid = sweep.parse_grid("divergence.threshold=0,1e-9")  # the second diverges at step 1
+    rows = sweep.sweep(smoke_config, grid, [0, 1], tmp_path)
+    assert [(r["cell"], r["seed"], r["status"], r["diverged_at"]) for r in rows] == [
+        ("divergence.threshold=0", 0, "finished", None), ("divergence.threshold=0", 1, "finished", None),
+        ("divergence.threshold=1e-9", 0, "diverged", 1), ("divergence.threshold=1e-9", 1, "diverged", 1)]
+    with open(tmp_path / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4 and table[3]["diverged_at"] == "1" and table[0]["steps"] == "2"
+    md = (tmp_path / "results.md").read_text().splitlines()
+    assert md[2].startswith("| 0 | 2 | 0 | 2 |") and md[3].startswith("| 1e-9 | 2 | 2 | 1 |")
+    assert (tmp_path / "plots" / "divergence.threshold=0.png").stat().st_size > 1000
+    # Seeds differ: the two finished runs end with different losses.
+    assert rows[0]["d_total"] != rows[1]["d_total"]
+    # A second sweep trains nothing: every run has its result.json.
+    stamp = (tmp_path / "divergence.threshold=0" / "seed_0" / "result.json").stat().st_mtime_ns
+    again = sweep.sweep(smoke_config, grid, [0, 1], tmp_path)
+    assert again == rows
+    assert (tmp_path / "divergence.threshold=0" / "seed_0" / "result.json").stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "divergence.threshold=1e-9" / "seed_1" / "divergence.json").read_text())["step"] == 1
+
+
+def test_sweep_dry_run_lists_the_runs_and_rejects_bad_keys(tmp_path):
+    r = cli("sweep", "--config=experiments/quickstart.py:smoke", "--grid", "lr=1e-4,1e-5 batch_size=4,8",
+            "--seeds", "0,1", f"--workdir={tmp_path}", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "lr=1e-4,batch_size=4/seed_0" and lines[-1] == f"8 runs in {tmp_path}"
+    assert not any(tmp_path.iterdir())
+    r = cli("sweep", "--config=experiments/quickstart.py:smoke", "--grid", "lr=1e-4 batchsize=4",
+            f"--workdir={tmp_path}", "--dry-run")
+    assert r.returncode == 2 and "unknown config field 'batchsize'" in r.stderr
