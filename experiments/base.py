@@ -14,6 +14,8 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # one seed for everything: parameter init, data order, noise, phase shuffle
+    c.num_seeds = 1  # K > 1: train seeds seed .. seed+K-1 as K GANs vmapped in one compiled step
+    c.seeds_share_data = False  # with K > 1: True = every seed sees seed's data order (one batch)
 
     # ---- data: what `prepare` reads and where the shards go --------------------------------
     c.data = ml_collections.ConfigDict()

@@ -213,6 +213,8 @@ def generate_main(argv: list[str]) -> int:
     p.add_argument("--num", type=int, default=8, help="clips per word (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same files")
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
+    p.add_argument("--member", type=int, default=0,
+                   help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
     p.add_argument("--out", help="output folder (default: WORKDIR/generated)")
     a = p.parse_args(argv)
     from pathlib import Path
@@ -220,7 +222,7 @@ def generate_main(argv: list[str]) -> int:
     from wavegan_jax import monitoring, sampling
 
     out = Path(a.out or Path(a.workdir) / "generated")
-    run = sampling.load_run(a.workdir, a.checkpoint)
+    run = sampling.load_run(a.workdir, a.checkpoint, a.member)
     if a.interpolate:
         pair = a.interpolate.split(",")
         if len(pair) != 2:
@@ -247,6 +249,8 @@ def evaluate_main(argv: list[str]) -> int:
                                 description="Score clips with the project's classifier next to the real test split.")
     p.add_argument("--workdir", help="a training run: generate --num clips per word and score them")
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
+    p.add_argument("--member", type=int, default=0,
+                   help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
     p.add_argument("--num", type=int, default=100, help="clips per word for --workdir (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folder", help="score WORD/*.wav or WORD_N.wav files in this folder instead")
@@ -264,7 +268,7 @@ def evaluate_main(argv: list[str]) -> int:
 
     t0 = time.perf_counter()
     if a.workdir:
-        run = sampling.load_run(a.workdir, a.checkpoint)
+        run = sampling.load_run(a.workdir, a.checkpoint, a.member)
         if not run.num_classes:
             p.error("an unconditional model has no intended words to score; use a conditional run")
         prepared, words = run.config.data.prepared, run.words
@@ -296,13 +300,16 @@ def report_main(argv: list[str]) -> int:
                                 epilog="example:\n  wavegan_jax report --workdir runs/quickstart\n")
     p.add_argument("--workdir", required=True)
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
+    p.add_argument("--member", type=int, default=0,
+                   help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
     p.add_argument("--per-word", type=int, default=4, help="clips per word (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output file (default: WORKDIR/report.html)")
     a = p.parse_args(argv)
     from wavegan_jax import report
 
-    path = report.build(a.workdir, checkpoint=a.checkpoint, per_word=a.per_word, seed=a.seed, out=a.out)
+    path = report.build(a.workdir, checkpoint=a.checkpoint, per_word=a.per_word, seed=a.seed, out=a.out,
+                        member=a.member)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -101,12 +101,13 @@ def _curves(workdir: Path) -> list[str]:
 
 
 def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4, seed: int = 0,
-          out: str | Path | None = None) -> Path:
-    """Write ``report.html`` for the run in ``workdir`` and return its path."""
+          out: str | Path | None = None, member: int = 0) -> Path:
+    """Write ``report.html`` for the run in ``workdir`` (for a num_seeds > 1 run: member
+    ``member``, in its seed_S folder) and return its path."""
     from wavegan_jax import evaluate, sampling
 
-    workdir = Path(workdir)
-    run = sampling.load_run(workdir, checkpoint)
+    run = sampling.load_run(workdir, checkpoint, member)
+    workdir = Path(workdir) if run.config.num_seeds == 1 else Path(workdir) / f"seed_{run.seeds[0]}"
     sr = run.config.data.sample_rate
     words = run.words if run.num_classes else None
     generated = sampling.generate(run, words, per_word, seed)

@@ -12,8 +12,11 @@ import numpy as np
 from wavegan_jax import train
 
 
-def load_run(workdir: str | Path, checkpoint: str = "latest") -> train.Run:
-    """The Run of ``workdir`` with the parameters of checkpoint ``best``, ``latest`` or a step number."""
+def load_run(workdir: str | Path, checkpoint: str = "latest", member: int = 0) -> train.Run:
+    """The Run of ``workdir`` with the parameters of checkpoint ``best``, ``latest`` or a step number.
+
+    For a run of ``num_seeds > 1`` the state is member ``member``'s (seed ``seed + member``).
+    """
     workdir = Path(workdir)
     cfg_file = workdir / "config.json"
     if not cfg_file.exists():
@@ -24,13 +27,16 @@ def load_run(workdir: str | Path, checkpoint: str = "latest") -> train.Run:
     config = base.get_config()  # defaults for fields added after the run was started
     config.update(ml_collections.ConfigDict(json.loads(cfg_file.read_text())))
     run = train.Run(config)
+    if not 0 <= member < len(run.seeds):
+        raise ValueError(f"--member {member}: this run trained {len(run.seeds)} seed(s) {run.seeds}; "
+                         f"give 0 .. {len(run.seeds) - 1}")
+    folder = train.member_folders(run, workdir)[member]
     if checkpoint == "best":
-        best = train.restore_best(workdir, run.state)
+        best = train.restore_best(folder, run.member(member))
         if best is None:
-            raise FileNotFoundError(f"{workdir} has no best checkpoint (it is kept when eval_every > 0); "
+            raise FileNotFoundError(f"{folder} has no best checkpoint (it is kept when eval_every > 0); "
                                     f"use --checkpoint latest")
-        run.set_state(best)
-        return run
+        return _member_run(run, best, member)
     manager = train.checkpoint_manager(workdir, config.keep_checkpoints)
     steps = manager.all_steps()
     if not steps:
@@ -39,8 +45,16 @@ def load_run(workdir: str | Path, checkpoint: str = "latest") -> train.Run:
     step = max(steps) if checkpoint == "latest" else int(checkpoint)
     if step not in steps:
         raise ValueError(f"no checkpoint {step} in {workdir}; have {sorted(steps)} (or best, latest)")
-    run.set_state(train.restore_latest(manager, run.state, step))
+    state = train.restore_latest(manager, run.state, step)
     manager.close()
+    return _member_run(run, run.member(member, state), member)
+
+
+def _member_run(run: train.Run, state: train.TrainState, member: int) -> train.Run:
+    """``run`` narrowed to one member: a plain one-seed Run for sampling (not for training)."""
+    run.set_state(state)
+    if run.stacked:
+        run.stacked, run.seeds, run.sample_keys = False, [run.seeds[member]], [run.sample_keys[member]]
     return run
 
 

@@ -87,7 +87,7 @@ def check_config(config, num_devices: int) -> None:
     models.resolve_conv_impl(config.model.conv_impl)
     losses.get(config.loss)
     cond_lib.get(config.conditioning)
-    for name in ("batch_size", "n_critic", "num_steps", "log_every", "sample_every",
+    for name in ("num_seeds", "batch_size", "n_critic", "num_steps", "log_every", "sample_every",
                  "checkpoint_every", "keep_checkpoints", "eval_samples"):
         if config[name] < 1:
             raise ValueError(f"config.{name}={config[name]} must be >= 1")
@@ -144,6 +144,10 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
     batch: {"audio": [n_critic, B, L] float32, "labels": [n_critic, B] int32}, sharded over B.
     metrics: dict of scalars averaged over the global batch (D's from the last critic update,
     G's from the last generator update).
+
+    With ``train_key`` of shape [K] (``config.num_seeds = K``) the step is ``jax.vmap``-ed over
+    K independent GANs: every leaf of ``state`` and every metric gets a leading K axis, and the
+    batch does too ([K, n_critic, B, ...]) unless ``config.seeds_share_data``.
     """
     loss = losses.get(config.loss)
     acgan = cond_lib.get(config.conditioning).head == "acgan"
@@ -219,7 +223,7 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
     sharded = jax.shard_map(local_step, mesh=mesh, in_specs=(P(), batch_spec, batch_spec, batch_spec),
                             out_specs=(P(), P()))
 
-    def step(state: TrainState, batch: dict):
+    def step(state: TrainState, batch: dict, train_key: jax.Array):
         keys = jax.random.split(jax.random.fold_in(train_key, state.step), 6)
         updates = n_critic + g_steps
         rand = {
@@ -236,7 +240,10 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
             rand["noise_g"] = std * jax.random.normal(keys[5], (g_steps, global_batch, length))
         return sharded(state, batch["audio"], batch["labels"], rand)
 
-    return jax.jit(step, donate_argnums=0)
+    if train_key.ndim == 0:
+        return jax.jit(lambda state, batch: step(state, batch, train_key), donate_argnums=0)
+    members = jax.vmap(step, in_axes=(0, None if config.seeds_share_data else 0, 0))
+    return jax.jit(lambda state, batch: members(state, batch, train_key), donate_argnums=0)
 
 
 def make_generate(G):
@@ -251,6 +258,9 @@ class Run:
     """Everything a run derives from its config: data, models, mesh, keys, state, step function.
 
     Built by ``train_and_evaluate`` and usable on its own (tests, the notebook, benchmarks).
+    With ``config.num_seeds = K > 1`` it holds K members, seeds ``config.seed + i``, each
+    exactly the run that seed alone would give (its own init, noise, and data order unless
+    ``config.seeds_share_data``), stacked on a leading axis of every state leaf.
     """
 
     def __init__(self, config: ml_collections.ConfigDict, manifest: dict | None = None,
@@ -263,37 +273,57 @@ class Run:
         self.num_classes = resolve_num_classes(config, self.manifest)
         self.mesh = jax.sharding.Mesh(np.array(devices), ("data",))
         self.G, self.D = models.build(config, self.num_classes)
-        init_key, data_key, train_key, self.sample_key = jax.random.split(jax.random.key(config.seed), 4)
-        self.data_seed = int(jax.random.randint(data_key, (), 0, 2**31 - 1))
+        self.seeds = [config.seed + i for i in range(config.num_seeds)]
+        init_keys, data_keys, train_keys, self.sample_keys = zip(
+            *(jax.random.split(jax.random.key(s), 4) for s in self.seeds))
+        self.data_seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in data_keys]
         self.g_tx, self.d_tx = make_optimizers(config)
         self.replicated = NamedSharding(self.mesh, P())
-        self.batch_sharding = NamedSharding(self.mesh, P(None, "data"))
-        self.set_state(jax.device_put(init_state(config, self.G, self.D, init_key, self.g_tx, self.d_tx),
-                                      self.replicated))
+        self.stacked = config.num_seeds > 1
+        self.batch_sharding = NamedSharding(
+            self.mesh, P(None, None, "data") if self.stacked and not config.seeds_share_data else P(None, "data"))
+        states = [init_state(config, self.G, self.D, k, self.g_tx, self.d_tx) for k in init_keys]
+        self.set_state(jax.device_put(_stack(states) if self.stacked else states[0], self.replicated))
         self.train_step = make_train_step(config, self.G, self.D, self.g_tx, self.d_tx, self.mesh,
-                                          train_key, self.num_classes)
+                                          jnp.stack(train_keys) if self.stacked else train_keys[0],
+                                          self.num_classes)
         self.generate = make_generate(self.G)
         self._batches = None
 
     def set_state(self, state: TrainState) -> None:
         """Use ``state`` (e.g. restored from a checkpoint) and continue from its data position."""
         self.state = state
-        self.position = int(state.data_position)  # host copy: no device sync in the loop
+        self.position = int(np.ravel(state.data_position)[0])  # host copy: no device sync in the loop
 
     @property
-    def batches(self) -> input_pipeline.Batches:
+    def step_count(self) -> int:
+        return int(np.ravel(self.state.step)[0])
+
+    def member(self, i: int, tree=None):
+        """Member ``i``'s part of ``tree`` (default: the state); the tree itself when not stacked."""
+        tree = self.state if tree is None else tree
+        return jax.tree.map(lambda x: x[i], tree) if self.stacked else tree
+
+    @property
+    def batches(self) -> list[input_pipeline.Batches]:
+        """One input pipeline per member with its own data order (one when they share it)."""
         if self._batches is None:
             audio, labels = data_lib.load_split(self.config.data.prepared, "train")
-            self._batches = input_pipeline.Batches(
+            seeds = self.data_seeds[:1] if self.config.seeds_share_data else self.data_seeds
+            self._batches = [input_pipeline.Batches(
                 audio, labels, global_batch=self.config.batch_size, n_critic=self.config.n_critic,
-                seed=self.data_seed, process_index=jax.process_index(),
-                process_count=jax.process_count())
+                seed=s, process_index=jax.process_index(), process_count=jax.process_count())
+                for s in seeds]
         return self._batches
 
     def global_batch(self, position: int) -> dict[str, jax.Array]:
-        """Batches ``position ..`` as arrays sharded over the mesh (each process gives its part)."""
-        local = self.batches.get(position)
-        shape = lambda x: (x.shape[0], self.config.batch_size) + x.shape[2:]
+        """Batches ``position ..`` as arrays sharded over the mesh (each process gives its part):
+        [n_critic, B, ...], or [K, n_critic, B, ...] for members with their own data order."""
+        parts = [b.get(position) for b in self.batches]
+        local = parts[0] if self.batch_sharding.spec == P(None, "data") else \
+            {k: np.stack([p[k] for p in parts]) for k in parts[0]}
+        axis = list(self.batch_sharding.spec).index("data")
+        shape = lambda x: x.shape[:axis] + (self.config.batch_size,) + x.shape[axis + 1:]
         return {k: jax.make_array_from_process_local_data(self.batch_sharding, v, shape(v))
                 for k, v in local.items()}
 
@@ -304,19 +334,24 @@ class Run:
         self.position += self.config.n_critic
         return metrics
 
-    def sample_inputs(self, per_word: int, stream: int = 0) -> tuple[jax.Array, jax.Array, list[str]]:
+    def sample_inputs(self, per_word: int, stream: int = 0, member: int = 0) -> tuple[jax.Array, jax.Array, list[str]]:
         """Fixed z [W * per_word, latent], labels [W * per_word] and the W names (the words, or
         "unconditional"). ``stream`` 0: the monitoring samples, 1: the evaluation clips."""
         names = self.words if self.num_classes else ["unconditional"]
         labels = jnp.repeat(jnp.arange(len(names)), per_word)
-        key = jax.random.fold_in(self.sample_key, stream)
+        key = jax.random.fold_in(self.sample_keys[member], stream)
         z = jax.random.normal(key, (len(labels), self.config.model.latent_dim))
         return z, labels, names
 
-    def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256) -> np.ndarray:
+    def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256, member: int = 0) -> np.ndarray:
         """EMA generator on [N, latent] noise in batches -> audio [N, L] (NumPy)."""
-        return np.concatenate([np.asarray(self.generate(self.state.ema_params, z[i:i + batch], labels[i:i + batch]))
+        params = self.member(member, self.state.ema_params)
+        return np.concatenate([np.asarray(self.generate(params, z[i:i + batch], labels[i:i + batch]))
                                for i in range(0, len(z), batch)])
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
 class Diverged(FloatingPointError):
@@ -345,17 +380,11 @@ def divergence_reason(step: int, metrics: dict, config) -> str | None:
     return None
 
 
-def _check_divergence(step: int, metrics: dict, config, manager, workdir: Path | None) -> None:
-    """Raise ``Diverged`` (after writing workdir/divergence.json) when step ``step`` diverged."""
-    reason = divergence_reason(step, metrics, config)
-    if reason is None:
-        return
-    last = manager.latest_step() if manager is not None else None
-    kept = f"the last good checkpoint (step {last}) is intact" if last is not None else "no checkpoint was written"
-    if workdir is not None:
-        (workdir / "divergence.json").write_text(json.dumps({"step": step, "reason": reason,
-                                                             "last_checkpoint": last}))
-    raise Diverged(step, reason, f"diverged at step {step} ({reason}); training stopped and {kept}")
+def _divergence_record(folder: Path | None, step: int, reason: str, last: int | None) -> None:
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "divergence.json").write_text(json.dumps({"step": step, "reason": reason,
+                                                           "last_checkpoint": last}))
 
 
 def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
@@ -401,13 +430,14 @@ def restore_best(workdir: Path, state: TrainState) -> TrainState | None:
 
 class Evaluator:
     """Scores the EMA generator every ``eval_every`` steps with the project's classifier; writes
-    ``metrics.jsonl`` and keeps the best checkpoint by ``config.best_metric``."""
+    ``metrics.jsonl`` and keeps the best checkpoint by ``config.best_metric``, in each member's
+    folder (the workdir itself for a one-seed run)."""
 
-    def __init__(self, run: Run, workdir: Path):
+    def __init__(self, run: Run, folders: list[Path]):
         from wavegan_jax import classifier as classifier_lib
         from wavegan_jax import evaluate
 
-        self.run, self.workdir, self.config = run, workdir, run.config
+        self.run, self.folders, self.config = run, folders, run.config
         m = run.manifest
         try:
             clf = classifier_lib.load(self.config.data.prepared, words=m["words"],
@@ -418,47 +448,63 @@ class Evaluator:
             clf = classifier_lib.load(self.config.data.prepared)
         self._score = evaluate.score
         self.ref = evaluate.Reference.build(self.config.data.prepared, clf)
-        best = best_info(workdir)
-        self.best = best["value"] if best else None
+        self.best = [(best_info(f) or {}).get("value") for f in folders]
 
-    def __call__(self, step: int, writer) -> dict[str, float]:
-        z, labels, _ = self.run.sample_inputs(self.config.eval_samples, stream=1)
-        audio = self.run.generate_batched(z, labels)
+    def __call__(self, step: int, writer, member: int = 0) -> dict[str, float]:
+        folder = self.folders[member]
+        z, labels, _ = self.run.sample_inputs(self.config.eval_samples, stream=1, member=member)
+        audio = self.run.generate_batched(z, labels, member=member)
         result = self._score(self.ref, audio, np.asarray(labels))
         writer.scalars(step, result, prefix="eval")
-        with open(self.workdir / "metrics.jsonl", "a") as f:
+        with open(folder / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, **result}) + "\n")
         value = result[self.config.best_metric]
         sign = 1 if self.config.best_mode == "max" else -1
-        if self.best is None or sign * (value - self.best) > 0:
-            self.best = value
-            save_best(self.workdir, self.run.state, {"step": step, "metric": self.config.best_metric,
-                                                     "value": value})
-        log.info("eval at step %d: accuracy %.3f, FID %.2f, NDB/K %.2f (best %s %.3f)", step,
-                 result["accuracy"], result["fid"], result["ndb_k"], self.config.best_metric, self.best)
+        if self.best[member] is None or sign * (value - self.best[member]) > 0:
+            self.best[member] = value
+            save_best(folder, self.run.member(member), {"step": step, "metric": self.config.best_metric,
+                                                         "value": value})
+        log.info("eval at step %d%s: accuracy %.3f, FID %.2f, NDB/K %.2f (best %s %.3f)", step,
+                 f" (seed {self.run.seeds[member]})" if self.run.stacked else "", result["accuracy"],
+                 result["fid"], result["ndb_k"], self.config.best_metric, self.best[member])
         return result
 
 
+def member_folders(run: Run, workdir: Path) -> list[Path]:
+    """Where each member writes its logs, samples, metrics and best checkpoint: the workdir for a
+    one-seed run, ``workdir/seed_S`` for each seed S of a ``num_seeds > 1`` run."""
+    return [workdir / f"seed_{s}" for s in run.seeds] if run.stacked else [workdir]
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> Run:
-    """Train (or resume) the experiment ``config`` in ``workdir``; returns the finished Run."""
+    """Train (or resume) the experiment ``config`` in ``workdir``; returns the finished Run.
+
+    Raises ``Diverged`` when the divergence rule stops the run (every member, for num_seeds > 1:
+    a diverged member is recorded in its folder's divergence.json and the others go on).
+    """
     workdir = Path(workdir)
     run = Run(config)
     is_main = jax.process_index() == 0
+    folders = member_folders(run, workdir)
     if is_main:
-        workdir.mkdir(parents=True, exist_ok=True)
+        for f in [workdir, *folders]:
+            f.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=1))
-    log.info("devices: %s; G %s parameters, D %s parameters", jax.devices(),
-             f"{models.param_count(run.state.g_params):,}", f"{models.param_count(run.state.d_params):,}")
+    log.info("devices: %s; G %s parameters, D %s parameters%s", jax.devices(),
+             f"{models.param_count(run.member(0).g_params):,}", f"{models.param_count(run.member(0).d_params):,}",
+             f"; {len(run.seeds)} seeds vmapped: {run.seeds}" if run.stacked else "")
     manager = checkpoint_manager(workdir, config.keep_checkpoints)
     restored = restore_latest(manager, run.state)
     if restored is not None:
         run.set_state(restored)
-        log.info("resumed from %s at step %d", manager.directory, int(run.state.step))
-    writer = monitoring.Writer(workdir if is_main else None)
-    evaluator = Evaluator(run, workdir) if config.eval_every and is_main else None
-    start = int(run.state.step)
+        log.info("resumed from %s at step %d", manager.directory, run.step_count)
+    writers = [monitoring.Writer(f if is_main else None) for f in folders]
+    evaluator = Evaluator(run, folders) if config.eval_every and is_main else None
+    alive = [not (f / "divergence.json").exists() for f in folders] if run.stacked else [True]
+    start = run.step_count
     if start == 0:
-        writer.hparams(config)
+        for w in writers:
+            w.hparams(config)
     bar = monitoring.progress(start, config.num_steps, enabled=config.progress and is_main)
     t0, last_log = time.perf_counter(), start
     try:
@@ -468,39 +514,58 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             last = step == config.num_steps
             watch = config.divergence.threshold > 0 and step <= config.divergence.window
             if watch or step % config.log_every == 0 or last or step % config.checkpoint_every == 0:
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                _check_divergence(step, metrics, config, manager, workdir if is_main else None)
+                host = jax.device_get(metrics)
+                per_member = [{k: float(np.ravel(v)[i]) for k, v in host.items()} for i in range(len(folders))]
+                for i, m in enumerate(per_member):
+                    reason = divergence_reason(step, m, config) if alive[i] else None
+                    if reason is not None:
+                        alive[i] = False
+                        last_ckpt = manager.latest_step()
+                        _divergence_record(folders[i] if is_main else None, step, reason, last_ckpt)
+                        if not any(alive):
+                            kept = (f"the last good checkpoint (step {last_ckpt}) is intact" if last_ckpt is not None
+                                    else "no checkpoint was written")
+                            raise Diverged(step, reason, f"diverged at step {step} ({reason}); "
+                                                         f"training stopped and {kept}")
+                        log.warning("seed %d diverged at step %d (%s); the other seeds go on",
+                                    run.seeds[i], step, reason)
                 if step % config.log_every == 0 or last:
                     now = time.perf_counter()
-                    metrics["steps_per_sec"] = (step - last_log) / max(now - t0, 1e-9)
+                    rate = (step - last_log) / max(now - t0, 1e-9)
                     t0, last_log = now, step
-                    writer.scalars(step, metrics)
-                    bar.set_postfix(d=f"{metrics['d_total']:.3g}", g=f"{metrics['g_loss']:.3g}")
+                    for i, m in enumerate(per_member):
+                        m["steps_per_sec"] = rate
+                        if alive[i]:
+                            writers[i].scalars(step, m)
+                    m = per_member[alive.index(True)]
+                    bar.set_postfix(d=f"{m['d_total']:.3g}", g=f"{m['g_loss']:.3g}")
                     if not config.progress:
-                        log.info("step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+                        log.info("step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in m.items()))
             if step % config.checkpoint_every == 0 or last:
                 manager.save(step, args=ocp.args.StandardSave(run.state))
-            if step % config.sample_every == 0 or last:
-                write_samples(run, writer, workdir, step)
-            if evaluator is not None and (step % config.eval_every == 0 or last):
-                evaluator(step, writer)
+            for i in range(len(folders)):
+                if alive[i] and (step % config.sample_every == 0 or last):
+                    write_samples(run, writers[i], folders[i], step, member=i)
+                if alive[i] and evaluator is not None and (step % config.eval_every == 0 or last):
+                    evaluator(step, writers[i], member=i)
     finally:
         bar.close()
         manager.wait_until_finished()
         manager.close()
-        writer.close()
+        for w in writers:
+            w.close()
     return run
 
 
-def write_samples(run: Run, writer: "monitoring.Writer", workdir: Path, step: int) -> None:
-    """EMA generator on fixed noise: wavs in workdir/samples/step_N, audio and plots in TensorBoard."""
-    z, labels, names = run.sample_inputs(run.config.samples_per_word)
-    audio = np.asarray(run.generate(run.state.ema_params, z, labels))
+def write_samples(run: Run, writer: "monitoring.Writer", folder: Path, step: int, member: int = 0) -> None:
+    """EMA generator on fixed noise: wavs in folder/samples/step_N, audio and plots in TensorBoard."""
+    z, labels, names = run.sample_inputs(run.config.samples_per_word, member=member)
+    audio = run.generate_batched(z, labels, member=member)
     if not writer.enabled:
         return
     per = run.config.samples_per_word
     groups = {name: audio[i * per:(i + 1) * per] for i, name in enumerate(names)}
-    monitoring.write_wavs(workdir / "samples" / f"step_{step:06d}", groups, run.config.data.sample_rate)
+    monitoring.write_wavs(folder / "samples" / f"step_{step:06d}", groups, run.config.data.sample_rate)
     writer.audio_groups(step, groups, run.config.data.sample_rate)
-    with open(workdir / "samples" / "index.json", "w") as f:
+    with open(folder / "samples" / "index.json", "w") as f:
         json.dump({"latest_step": step, "words": names}, f)
