@@ -171,7 +171,9 @@ def load(prepared: str | Path, *, words=None, sample_rate=None, length=None) -> 
         raise ValueError(f"{prepared} was prepared again after its classifier was trained: "
                          f"run `wavegan_jax train-classifier` again")
     model = WordCNN(len(info["words"]), info["sample_rate"])
-    abstract = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, info["length"])))
+    local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])  # each process its own copy
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=local),
+                            jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, info["length"]))))
     with ocp.StandardCheckpointer() as c:
         params = c.restore((info_file.parent / "params").absolute(), abstract)
     return Classifier(model, params, info["words"], info["sample_rate"], info["length"])

@@ -29,15 +29,20 @@ PREPARE_EXAMPLE = """example:
 """
 
 TRAIN_HELP = """usage: wavegan_jax train --config=EXPERIMENT.py[:smoke] --workdir=DIR [--config.FIELD=VALUE ...]
+                         [--coordinator=HOST:PORT --num_processes=N --process_id=I | --distributed]
 
 Train the experiment in EXPERIMENT.py (a file with get_config(), see experiments/) in DIR.
 The same DIR resumes from its latest checkpoint. Shards are prepared first when
 config.data.prepared is missing. Every field of experiments/base.py can be overridden;
-a mistyped field is an error.
+a mistyped field is an error. Several processes (hosts) train one model when each is started
+with --coordinator (process 0's HOST:PORT), --num_processes and its own --process_id, or with
+--distributed where JAX finds the cluster itself (Cloud TPU VMs, Slurm); batch_size is global.
 
 example:
   wavegan_jax train --config=experiments/quickstart.py --workdir=runs/quickstart
   wavegan_jax train --config=experiments/fsdd.py --workdir=runs/fsdd --config.batch_size=32
+  wavegan_jax train --config=experiments/sc09.py --workdir=/shared/runs/sc09 \\
+      --coordinator=10.0.0.2:12355 --num_processes=2 --process_id=0     # and =1 on the other host
 """
 
 
@@ -96,13 +101,48 @@ def _config_flags(prog: str, argv: list[str], help_text: str, workdir: bool, ext
     if workdir:
         flags.DEFINE_string("workdir", None, "run folder (resumes from its checkpoints)")
         required.append("workdir")
+        _distributed_flags(flags)
     flags.mark_flags_as_required(required)
     try:
         flags.FLAGS([prog] + argv)
     except flags.Error as e:
         print(f"{prog}: {e}\n\n{help_text}", file=sys.stderr)
         return None
+    if workdir:
+        _init_distributed(flags.FLAGS)
     return flags.FLAGS
+
+
+def _distributed_flags(flags) -> None:
+    import os
+
+    env = os.environ.get
+    flags.DEFINE_bool("distributed", env("WAVEGAN_DISTRIBUTED", "") == "1",
+                      "call jax.distributed.initialize() with the cluster found automatically "
+                      "(Cloud TPU VMs, Slurm, Open MPI); env WAVEGAN_DISTRIBUTED=1")
+    flags.DEFINE_string("coordinator", env("WAVEGAN_COORDINATOR"),
+                        "HOST:PORT of process 0, for several processes; env WAVEGAN_COORDINATOR")
+    flags.DEFINE_integer("num_processes", int(env("WAVEGAN_NUM_PROCESSES", "1")),
+                         "processes in all (with --coordinator); env WAVEGAN_NUM_PROCESSES")
+    flags.DEFINE_integer("process_id", int(env("WAVEGAN_PROCESS_ID", "0")),
+                         "this process, 0 .. num_processes-1 (with --coordinator); env WAVEGAN_PROCESS_ID")
+
+
+def _init_distributed(FLAGS) -> None:
+    """Join the processes of a multi-host run before JAX touches a device."""
+    import jax
+
+    if FLAGS.coordinator:
+        if not 0 <= FLAGS.process_id < FLAGS.num_processes:
+            raise ValueError(f"--process_id={FLAGS.process_id} must be in 0 .. {FLAGS.num_processes - 1}")
+        jax.distributed.initialize(coordinator_address=FLAGS.coordinator, num_processes=FLAGS.num_processes,
+                                   process_id=FLAGS.process_id)
+    elif FLAGS.distributed:
+        jax.distributed.initialize()
+    else:
+        return
+    logging.getLogger(__name__).info("process %d of %d; %d local and %d global devices", jax.process_index(),
+                                     jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
 def train_classifier_main(argv: list[str]) -> int:

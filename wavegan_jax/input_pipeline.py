@@ -37,8 +37,8 @@ class Batches:
         if epoch != self._perm_epoch:
             self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.audio))
             self._perm_epoch = epoch
-        start = j * self.global_batch + self.offset
-        return np.sort(self._perm[start:start + self.local_batch])
+        rows = np.sort(self._perm[j * self.global_batch:(j + 1) * self.global_batch])  # the global batch
+        return rows[self.offset:self.offset + self.local_batch]
 
     def get(self, position: int) -> dict[str, np.ndarray]:
         """Batches ``position .. position + n_critic - 1``, stacked.

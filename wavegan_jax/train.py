@@ -344,8 +344,12 @@ class Run:
         return z, labels, names
 
     def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256, member: int = 0) -> np.ndarray:
-        """EMA generator on [N, latent] noise in batches -> audio [N, L] (NumPy)."""
-        params = self.member(member, self.state.ema_params)
+        """EMA generator on [N, latent] noise in batches -> audio [N, L] (NumPy). With several
+        processes each generates on its own device from a host copy of the (replicated) weights."""
+        params = self.state.ema_params
+        if jax.process_count() > 1:
+            params = jax.device_get(params)
+        params = jax.tree.map(lambda x: x[member], params) if self.stacked else params
         return np.concatenate([np.asarray(self.generate(params, z[i:i + batch], labels[i:i + batch]))
                                for i in range(0, len(z), batch)])
 
@@ -414,11 +418,12 @@ def best_info(workdir: Path) -> dict | None:
 def save_best(workdir: Path, state: TrainState, info: dict) -> None:
     """Keep ``state`` in workdir/best (apart from the rolling checkpoints) with its metric."""
     best = (Path(workdir) / "best").absolute()
-    with ocp.StandardCheckpointer() as c:
+    with ocp.StandardCheckpointer() as c:  # every process calls this; orbax coordinates them
         c.save(best / "state", state, force=True)
-    tmp = best / ".best.json.tmp"
-    tmp.write_text(json.dumps(info))
-    tmp.replace(best / "best.json")
+    if jax.process_index() == 0:
+        tmp = best / ".best.json.tmp"
+        tmp.write_text(json.dumps(info))
+        tmp.replace(best / "best.json")
 
 
 def restore_best(workdir: Path, state: TrainState) -> TrainState | None:
@@ -443,6 +448,9 @@ class Evaluator:
             clf = classifier_lib.load(self.config.data.prepared, words=m["words"],
                                       sample_rate=m["sample_rate"], length=m["length"])
         except FileNotFoundError:
+            if jax.process_count() > 1:
+                raise FileNotFoundError(f"no classifier for {self.config.data.prepared}: with several "
+                                        f"processes, run `wavegan_jax train-classifier` first") from None
             log.info("no classifier for %s yet: training one first", self.config.data.prepared)
             classifier_lib.train_classifier(self.config)
             clf = classifier_lib.load(self.config.data.prepared)
@@ -451,13 +459,16 @@ class Evaluator:
         self.best = [(best_info(f) or {}).get("value") for f in folders]
 
     def __call__(self, step: int, writer, member: int = 0) -> dict[str, float]:
+        """Score member ``member``. Every process computes the same numbers (the best checkpoint
+        is saved by all, as orbax requires); only process 0 writes files."""
         folder = self.folders[member]
         z, labels, _ = self.run.sample_inputs(self.config.eval_samples, stream=1, member=member)
         audio = self.run.generate_batched(z, labels, member=member)
         result = self._score(self.ref, audio, np.asarray(labels))
         writer.scalars(step, result, prefix="eval")
-        with open(folder / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": step, **result}) + "\n")
+        if jax.process_index() == 0:
+            with open(folder / "metrics.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, **result}) + "\n")
         value = result[self.config.best_metric]
         sign = 1 if self.config.best_mode == "max" else -1
         if self.best[member] is None or sign * (value - self.best[member]) > 0:
@@ -499,7 +510,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         run.set_state(restored)
         log.info("resumed from %s at step %d", manager.directory, run.step_count)
     writers = [monitoring.Writer(f if is_main else None) for f in folders]
-    evaluator = Evaluator(run, folders) if config.eval_every and is_main else None
+    evaluator = Evaluator(run, folders) if config.eval_every else None
     alive = [not (f / "divergence.json").exists() for f in folders] if run.stacked else [True]
     start = run.step_count
     if start == 0:
@@ -559,10 +570,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def write_samples(run: Run, writer: "monitoring.Writer", folder: Path, step: int, member: int = 0) -> None:
     """EMA generator on fixed noise: wavs in folder/samples/step_N, audio and plots in TensorBoard."""
+    if not writer.enabled:  # processes other than 0
+        return
     z, labels, names = run.sample_inputs(run.config.samples_per_word, member=member)
     audio = run.generate_batched(z, labels, member=member)
-    if not writer.enabled:
-        return
     per = run.config.samples_per_word
     groups = {name: audio[i * per:(i + 1) * per] for i, name in enumerate(names)}
     monitoring.write_wavs(folder / "samples" / f"step_{step:06d}", groups, run.config.data.sample_rate)

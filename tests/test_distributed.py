@@ -1,0 +1,54 @@
+"""Two processes on 127.0.0.1 train one model (jax.distributed, Gloo collectives on CPU)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from conftest import REPO
+from wavegan_jax import classifier, train
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_like_one_and_only_process_0_writes(smoke_config, prepared, tmp_path):
+    data = tmp_path / "prepared"  # a copy with its own classifier, so evaluation runs too
+    shutil.copytree(prepared, data, ignore=shutil.ignore_patterns("classifier"))
+    smoke_config.data.prepared = str(data)
+    classifier.train_classifier(smoke_config)
+    smoke_config.num_steps, smoke_config.checkpoint_every, smoke_config.eval_every = 3, 3, 3
+    overrides = [f"--config.data.prepared={data}", "--config.num_steps=3", "--config.checkpoint_every=3",
+                 "--config.eval_every=3"]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device per process
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "wavegan_jax", "train", "--config=experiments/quickstart.py:smoke",
+         f"--workdir={tmp_path / 'two'}", *overrides, f"--coordinator=127.0.0.1:{port}",
+         "--num_processes=2", f"--process_id={i}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for i, (p, out) in enumerate(zip(procs, outs)):
+        assert p.returncode == 0, f"process {i}:\n{out[-3000:]}"
+        assert f"process {i} of 2; 1 local and 2 global devices" in out
+
+    one = train.train_and_evaluate(smoke_config, tmp_path / "one")  # 1 process, same global batch
+    manager = train.checkpoint_manager(tmp_path / "two", 3)
+    assert manager.all_steps() == [3]
+    two = train.restore_latest(manager, one.state)
+    worst = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                for a, b in zip(jax.tree.leaves(one.state), jax.tree.leaves(two)))
+    assert worst < 1e-5, f"2-process parameters differ from the 1-process run by {worst}"
+    # Process 0 alone wrote the logs: every step once, and one evaluation line.
+    rows = [json.loads(x) for x in (tmp_path / "two" / "scalars.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["prefix"] == "train"] == [1, 2, 3]
+    assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert json.loads((tmp_path / "two" / "best" / "best.json").read_text())["step"] == 3
+    assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1
