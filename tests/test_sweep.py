@@ -50,6 +50,15 @@ def test_sweep_runs_every_cell_records_divergence_and_skips_finished_runs(smoke_
     assert again == rows
     assert (tmp_path / "divergence.threshold=0" / "seed_0" / "result.json").stat().st_mtime_ns == stamp
     assert json.loads((tmp_path / "divergence.threshold=1e-9" / "seed_1" / "divergence.json").read_text())["step"] == 1
+    # --vmap: each cell's two seeds train as one num_seeds=2 run, with the same results.
+    vm = sweep.sweep(smoke_config, grid, [0, 1], tmp_path / "vmap", vmap=True)
+    assert [(r["status"], r["diverged_at"]) for r in vm] == [(r["status"], r["diverged_at"]) for r in rows]
+    for a, b in zip(vm[:2], rows[:2]):  # the finished runs (diverged ones logged no losses)
+        assert a["d_total"] == pytest.approx(b["d_total"], rel=1e-3, abs=1e-4)
+    assert vm[2]["d_total"] is None and rows[2]["d_total"] is None
+    assert (tmp_path / "vmap" / "divergence.threshold=0" / "checkpoints").is_dir()  # one run per cell
+    with pytest.raises(ValueError, match="consecutive seeds"):
+        sweep.sweep(smoke_config, grid, [0, 2], tmp_path / "vmap", vmap=True)
 
 
 def test_sweep_dry_run_lists_the_runs_and_rejects_bad_keys(tmp_path):

@@ -87,7 +87,7 @@ def train_classifier(config) -> dict:
     def step(params, opt, x, y, key):
         def loss_fn(p):
             logits, _ = model.apply(p, x, train=True, rngs={"dropout": key})
-            return optax.softmax_cross_entropy(logits, optax.smooth_labels(jax.nn.one_hot(y, len(words)), 0.1)).mean()
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt = tx.update(grads, opt, params)
         return optax.apply_updates(params, updates), opt, loss

@@ -180,12 +180,13 @@ def train_main(argv: list[str]) -> int:
 
 
 SWEEP_HELP = """usage: wavegan_jax sweep --config=EXPERIMENT.py --grid 'KEY=V1,V2 ...' --workdir=DIR
-                         [--seeds 0,1,2] [--steps N] [--dry-run] [--config.FIELD=VALUE ...]
+                         [--seeds 0,1,2] [--steps N] [--vmap] [--dry-run] [--config.FIELD=VALUE ...]
 
 Train every cell of the grid for every seed, one after another (a finished run is skipped, a
 killed one resumes), then write DIR/results.csv (a row per run), DIR/results.md (a row per
 cell, seeds pooled: diverged runs, iterations before divergence, metrics mean +- std) and
-DIR/plots/CELL.png. Grid keys: lr (both players), g_lr, d_lr, d, length, or any config field
+DIR/plots/CELL.png. --vmap trains a cell's (consecutive) seeds together in one vmapped step
+(config.num_seeds). Grid keys: lr (both players), g_lr, d_lr, d, length, or any config field
 (batch_size, gp_lambda, n_critic, loss, conditioning, optim.b1, divergence.threshold, ...).
 
 example:
@@ -205,6 +206,7 @@ def sweep_main(argv: list[str]) -> int:
         flags.DEFINE_string("seeds", "0", "comma-separated seeds")
         flags.DEFINE_integer("steps", None, "generator steps per run (default: the config's num_steps)")
         flags.DEFINE_bool("dry_run", False, "list the runs and exit")
+        flags.DEFINE_bool("vmap", False, "train each cell's seeds together, vmapped (config.num_seeds)")
 
     FLAGS = _config_flags("wavegan_jax sweep", [a.replace("--dry-run", "--dry_run") for a in argv],
                           SWEEP_HELP, workdir=True, extra=extra)
@@ -228,7 +230,7 @@ def sweep_main(argv: list[str]) -> int:
             print(f"{cell.name}/seed_{seed}{'  (finished)' if done else ''}")
         print(f"{len(todo)} runs in {FLAGS.workdir}")
         return 0
-    sweep.sweep(FLAGS.config, grid, seeds, FLAGS.workdir, FLAGS.steps)
+    sweep.sweep(FLAGS.config, grid, seeds, FLAGS.workdir, FLAGS.steps, vmap=FLAGS.vmap)
     print((Path(FLAGS.workdir) / "results.md").read_text(), end="")
     return 0
 

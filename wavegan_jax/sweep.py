@@ -7,7 +7,9 @@ process, then ``results.csv`` (a row per run), ``results.md`` (a row per cell, s
 
 Layout: ``WORKDIR/CELL/seed_S/`` is an ordinary training run (``CELL`` is e.g.
 ``lr=1e-4,n_critic=5``); its ``result.json`` marks it finished, so a sweep run again skips
-finished runs and resumes a killed one from its last checkpoint. A run stopped by the
+finished runs and resumes a killed one from its last checkpoint. With ``--vmap`` the seeds of a
+cell train together as one ``num_seeds`` run in ``WORKDIR/CELL/`` (checkpoints there, each
+seed's logs and results in its ``seed_S/``). A run stopped by the
 divergence rule (``config.divergence``) is a result, not an error: ``diverged_at`` holds its step.
 """
 from __future__ import annotations
@@ -109,46 +111,67 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def run_one(config, workdir: Path) -> dict:
-    """Train one run (skipped when ``result.json`` exists); returns and writes its result."""
+def _result(config, folder: Path) -> dict:
+    """What one trained (or diverged) run left in ``folder``: status, steps, final losses, metrics."""
+    div = folder / "divergence.json"
+    result = {"status": "finished", "steps": config.num_steps, "diverged_at": None, "reason": ""}
+    if div.exists():
+        d = json.loads(div.read_text())
+        result.update(status="diverged", steps=d["step"], diverged_at=d["step"], reason=d["reason"])
+    train_rows = [r for r in _jsonl(folder / "scalars.jsonl") if r.get("prefix") == "train"]
+    for k in ("d_total", "g_loss"):
+        result[k] = train_rows[-1].get(k) if train_rows else None
+    evals = _jsonl(folder / "metrics.jsonl")
+    result.update({k: evals[-1].get(k) for k in EVAL_FIELDS} if evals else {})
+    return result
+
+
+def run_cell(config, cell_dir: Path, seeds: list[int], vmap: bool) -> list[dict]:
+    """Train the cell's runs in ``cell_dir/seed_S`` (skipping those with a ``result.json``):
+    one after another, or, with ``vmap``, all seeds as one ``num_seeds`` run (consecutive seeds);
+    returns their results in the order of ``seeds``."""
     import jax
 
     from wavegan_jax import train
 
-    done = workdir / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    result = {"status": "finished", "steps": config.num_steps, "diverged_at": None, "reason": ""}
-    try:
-        train.train_and_evaluate(config, workdir)
-    except train.Diverged as e:
-        result.update(status="diverged", steps=e.step, diverged_at=e.step, reason=e.reason)
-    train_rows = [r for r in _jsonl(workdir / "scalars.jsonl") if r.get("prefix") == "train"]
-    for k in ("d_total", "g_loss"):
-        result[k] = train_rows[-1].get(k) if train_rows else None
-    evals = _jsonl(workdir / "metrics.jsonl")
-    result.update({k: evals[-1].get(k) for k in EVAL_FIELDS} if evals else {})
-    if jax.process_index() == 0:
-        done.write_text(json.dumps(result))
-    return result
+    folders = [cell_dir / f"seed_{s}" for s in seeds]
+    groups = [(cell_dir, seeds)] if vmap else [(f, [s]) for f, s in zip(folders, seeds)]
+    for workdir, group in groups:
+        if all((cell_dir / f"seed_{s}" / "result.json").exists() for s in group):
+            continue
+        run_config = copy.deepcopy(config)
+        with run_config.unlocked():
+            run_config.seed, run_config.num_seeds = group[0], len(group)
+        try:
+            train.train_and_evaluate(run_config, workdir)
+        except train.Diverged:
+            pass  # recorded in divergence.json: a result, not an error
+        if jax.process_index() == 0:
+            for s in group:
+                f = cell_dir / f"seed_{s}"
+                (f / "result.json").write_text(json.dumps(_result(config, f)))
+    return [json.loads((f / "result.json").read_text()) for f in folders]
 
 
 def sweep(base, grid: dict[str, list[str]], seeds: list[int], workdir: str | Path,
-          steps: int | None = None) -> list[dict]:
-    """Run every cell x seed under ``workdir``, then write the tables and plots; returns the rows."""
+          steps: int | None = None, vmap: bool = False) -> list[dict]:
+    """Run every cell x seed under ``workdir``, then write the tables and plots; returns the rows.
+    ``vmap``: each cell's seeds train together, vmapped in one process (``config.num_seeds``)."""
     import jax
 
     workdir = Path(workdir)
+    if vmap and seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise ValueError(f"--vmap needs consecutive seeds (e.g. 0,1,2), got {seeds}")
     rows = []
-    todo = [(c, s) for c in cells(grid) for s in seeds]
-    for i, (cell, seed) in enumerate(todo):
-        config = cell_config(base, cell, seed, steps)
-        log.info("sweep run %d/%d: %s seed %d", i + 1, len(todo), cell.name, seed)
-        result = run_one(config, workdir / cell.name / f"seed_{seed}")
-        rows.append({"cell": cell.name, **dict(cell.values), "seed": seed, **result})
+    todo = cells(grid)
+    for i, cell in enumerate(todo):
+        config = cell_config(base, cell, seeds[0], steps)
+        log.info("sweep cell %d/%d: %s, seeds %s", i + 1, len(todo), cell.name, seeds)
+        for seed, result in zip(seeds, run_cell(config, workdir / cell.name, seeds, vmap)):
+            rows.append({"cell": cell.name, **dict(cell.values), "seed": seed, **result})
     if jax.process_index() == 0:
         write_tables(rows, list(grid), workdir, window=base.divergence.window)
-        plot_cells(workdir, [c.name for c in cells(grid)])
+        plot_cells(workdir, [c.name for c in todo])
     return rows
 
 

@@ -1,22 +1,70 @@
-"""Summarise study runs: the last evaluation of every run folder as a markdown table.
+"""Summarise study runs: per cell (runs named CELL-sSEED), the last evaluation's metrics as
+mean ± std over the seeds that finished, and a plot of accuracy against steps.
 
-    python experiments/study/summarize.py runs/study_quick
+    python experiments/study/summarize.py runs/study_quick [--plot RESULTS_curves.png]
 """
+import argparse
 import json
-import sys
+import re
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 COLS = ["accuracy", "fid", "per_word_fid", "ndb_k", "nn_distance_vs_real_test", "silent_share"]
 
 
-def main(root: str) -> None:
-    print("| run | step | " + " | ".join(COLS) + " |")
-    print("|---" * (len(COLS) + 2) + "|")
-    for f in sorted(Path(root).glob("*/metrics.jsonl")):
+def load(root: Path, final_step: int) -> dict[str, list[list[dict]]]:
+    """cell -> list (one per finished seed) of that run's evaluation rows."""
+    cells = defaultdict(list)
+    for f in sorted(root.glob("*/metrics.jsonl")):
         rows = [json.loads(line) for line in f.read_text().splitlines()]
-        last = rows[-1]
-        print(f"| {f.parent.name} | {last['step']} | " + " | ".join(f"{last[c]:.3f}" for c in COLS) + " |")
+        if rows and rows[-1]["step"] == final_step:
+            cells[re.sub(r"-s\d+$", "", f.parent.name)].append(rows)
+    return cells
+
+
+def table(cells: dict[str, list[list[dict]]]) -> str:
+    lines = ["| cell | seeds | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 2) + "|"]
+    for cell, runs in cells.items():
+        vals = [[r[-1][c] for r in runs] for c in COLS]
+        text = [f"{np.mean(v):.3g} ± {np.std(v):.2g}" for v in vals]
+        if cell.startswith("none"):  # no intended words: "accuracy" would be the share heard as word 0
+            text[COLS.index("accuracy")] = "n/a"
+        lines.append(f"| {cell} | {len(runs)} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
+def plot(cells: dict[str, list[list[dict]]], out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for cell, runs in cells.items():
+        if cell.startswith("none"):
+            continue
+        steps = sorted({r["step"] for run in runs for r in run})
+        mean = [np.mean([r["accuracy"] for run in runs for r in run if r["step"] == s]) for s in steps]
+        ax.plot(steps, mean, marker="o", label=f"{cell} ({len(runs)} seeds)")
+    ax.set(xlabel="generator step", ylabel="intended-word accuracy (mean over seeds)", ylim=(0, 1))
+    ax.axhline(0.5, color="gray", lw=0.5, ls="--")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("root", nargs="?", default="runs/study_quick")
+    p.add_argument("--final-step", type=int, default=1000)
+    p.add_argument("--plot", help="write the accuracy curves to this PNG")
+    a = p.parse_args()
+    cells = load(Path(a.root), a.final_step)
+    print(table(cells))
+    if a.plot:
+        plot(cells, Path(a.plot))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/study_quick")
+    main()
