@@ -231,7 +231,8 @@ def plot_cells(workdir: Path, names: list[str]) -> None:
             train_rows = [r for r in _jsonl(s / "scalars.jsonl") if r.get("prefix") == "train"]
             steps = [r["step"] for r in train_rows]
             for ax, key in zip(axes, ("d_total", "g_loss")):
-                ax.plot(steps, [r.get(key, np.nan) for r in train_rows], lw=0.8, label=s.name)
+                ax.plot(steps, [r.get(key, np.nan) for r in train_rows], lw=0.8, label=s.name,
+                        marker="o" if len(steps) < 20 else None, ms=3)
             if panels == 3 and evals[s.name]:
                 axes[2].plot([r["step"] for r in evals[s.name]], [r["accuracy"] for r in evals[s.name]],
                              marker="o", label=s.name)
