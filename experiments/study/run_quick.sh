@@ -7,7 +7,7 @@ seeds=${1:-0}
 cells=${CELLS:-"acgan,wgan_gp projection,hinge concat,wgan_gp concat,nonsaturating sample_in_channel,wgan_gp none,wgan_gp acgan,nonsaturating sample_in_channel,nonsaturating none,nonsaturating"}
 for cell in $cells; do
   for seed in $seeds; do
-    dir=runs/study_quick/${cell/,/-}-s$seed
+    dir=runs/study_quick/${cell//,/-}-s$seed
     if [ -f "$dir/metrics.jsonl" ] && grep -q '"step": 1000' "$dir/metrics.jsonl"; then continue; fi
     python -m wavegan_jax train --config=experiments/study/quick_zero_one.py:$cell --workdir=$dir \
       --config.seed=$seed > "$dir.log" 2>&1 || echo "$cell seed $seed failed: see $dir.log"
