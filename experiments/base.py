@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.words = "zero,one"  # comma-separated words, a preset (sc09), or "" for every word
     c.data.sample_rate = 8000  # Hz; audio is resampled to this rate with soxr
     c.data.prepared = "data/prepared/fsdd_zero_one_8k_4096"  # shard folder (prepared when missing)
+    c.data.speakers = ""  # fsdd/speech_commands: "a,b" only these speakers, "-a,-b" all but these
 
     # ---- model ----------------------------------------------------------------------------
     c.model = ml_collections.ConfigDict()
@@ -81,6 +82,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.classifier.epochs = 30  # passes over the train split (with random shift/gain augmentation)
     c.classifier.batch_size = 64
     c.classifier.lr = 1e-3  # AdamW peak learning rate, cosine decay to 0
+    # Judge with the classifier of another prepared folder (same words, rate, length), e.g. one
+    # of speakers the generator never hears; "" = the classifier of data.prepared.
+    c.classifier.prepared = ""
     return c
 
 

@@ -154,3 +154,16 @@ def test_download_checksum_mismatch_leaves_nothing(server, tmp_path):
     (cache / "fsdd" / ".complete").unlink()
     with pytest.raises(download.ChecksumError):
         download.download("fsdd", cache, archive=f"{url}/fsdd.tar.gz")
+
+
+def test_speakers_can_be_kept_or_left_out_and_unknown_ones_are_listed(tmp_path):
+    common = dict(words="zero", sample_rate=8000, length=4096)
+    some = data.prepare("fsdd", data.BUNDLED, tmp_path / "a", speakers="george,theo", **common)
+    rest = data.prepare("fsdd", data.BUNDLED, tmp_path / "b", speakers="-george,-theo", **common)
+    assert set(some["files_sha256"]).isdisjoint(rest["files_sha256"])
+    assert {f.split("_")[1] for f in some["files_sha256"]} == {"george", "theo"}
+    assert sum(some["counts"]["train"].values()) + sum(rest["counts"]["train"].values()) == 225
+    with pytest.raises(ValueError, match="unknown speaker.*bob; known: george, jackson, nicolas, theo, yweweler"):
+        data.prepare("fsdd", data.BUNDLED, tmp_path / "c", speakers="bob", **common)
+    with pytest.raises(ValueError, match="not both"):
+        data.prepare("fsdd", data.BUNDLED, tmp_path / "c", speakers="george,-theo", **common)

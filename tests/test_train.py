@@ -178,3 +178,21 @@ def test_vmapped_run_writes_each_seed_apart_and_loads_a_member(smoke_config, tmp
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="trained 2 seed"):
         sampling.load_run(tmp_path, "latest", member=2)
+
+
+def test_evaluation_can_be_judged_by_the_classifier_of_other_speakers(smoke_config, tmp_path):
+    from wavegan_jax import classifier, data
+
+    judge = tmp_path / "judge"  # one speaker's clips only
+    data.prepare("fsdd", data.BUNDLED, judge, words="zero,one", speakers="george", sample_rate=8000, length=4096)
+    smoke_config.classifier.prepared, smoke_config.eval_every = str(judge), 3
+    with pytest.raises(FileNotFoundError, match=r"no classifier in .*judge \(config.classifier.prepared\)"):
+        train.train_and_evaluate(smoke_config, tmp_path / "run")
+    judge_config = smoke_config.copy_and_resolve_references()
+    judge_config.data.prepared = str(judge)
+    classifier.train_classifier(judge_config)
+    run = train.train_and_evaluate(smoke_config, tmp_path / "run")
+    assert (tmp_path / "run" / "metrics.jsonl").exists()
+    used = train.Evaluator(run, [tmp_path / "run"]).ref.clf.params
+    for a, b in zip(leaves(used), leaves(classifier.load(judge).params)):
+        np.testing.assert_array_equal(a, b)

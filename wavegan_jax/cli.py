@@ -69,6 +69,8 @@ def prepare_main(argv: list[str]) -> int:
     p.add_argument("--words", default="", help="comma-separated words or a preset (sc09); default all")
     p.add_argument("--sample-rate", type=int, default=16000, help="Hz (default: %(default)s)")
     p.add_argument("--length", type=int, default=16384, help="samples per clip (default: %(default)s)")
+    p.add_argument("--speakers", default="", help="fsdd/speech_commands: a,b = only these speakers; "
+                                                  "-a,-b = all but these (default: all)")
     p.add_argument("--seed", type=int, default=0, help="split seed for --source folder")
     p.add_argument("--out", required=True, help="output folder for the shards and manifest.json")
     p.add_argument("--force", action="store_true", help="rewrite even when up to date")
@@ -78,7 +80,7 @@ def prepare_main(argv: list[str]) -> int:
         source, path = download.download(a.download, a.cache, archive=a.archive, sha256=a.sha256)
     elif not (a.source and a.path):
         p.error("give --source and --path, or --download")
-    m = data.prepare(source, path, a.out, words=a.words, sample_rate=a.sample_rate,
+    m = data.prepare(source, path, a.out, words=a.words, speakers=a.speakers, sample_rate=a.sample_rate,
                      length=a.length, seed=a.seed, force=a.force)
     if m.get("up_to_date"):
         print(f"{a.out} is up to date; nothing to do")
@@ -297,6 +299,8 @@ def evaluate_main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folder", help="score WORD/*.wav or WORD_N.wav files in this folder instead")
     p.add_argument("--data", help="with --folder: the prepared data (and its classifier) to score against")
+    p.add_argument("--classifier", help="judge with the classifier of this prepared folder instead (e.g. "
+                                        "held-out speakers; default: the run's config.classifier.prepared)")
     p.add_argument("--json", help="where to write the results (default: WORKDIR or FOLDER/evaluation.json)")
     a = p.parse_args(argv)
     if bool(a.workdir) == bool(a.folder) or (a.folder and not a.data):
@@ -326,7 +330,8 @@ def evaluate_main(argv: list[str]) -> int:
         words = m["words"]
         audio, intended, skipped = evaluate.load_folder(a.folder, words, m["sample_rate"], m["length"])
         name = a.folder
-    ref = evaluate.Reference.build(prepared)
+    judge = a.classifier or (run.config.classifier.prepared if a.workdir else "") or None
+    ref = evaluate.Reference.build(prepared, judge=judge)
     rows = {name: evaluate.score(ref, audio, intended, seed=a.seed), "real test split": evaluate.score_real_test(ref)}
     print(evaluate.table(rows, words))
     out = Path(a.json or Path(a.workdir or a.folder) / "evaluation.json")

@@ -51,6 +51,7 @@ class Item:
     rel: str  # relative to the source root, used in manifests and split lists
     word: str
     split: str
+    speaker: str = ""  # FSDD: from the file name; Speech Commands: the hash before "_nohash_"
 
 
 def parse_words(words: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
@@ -84,7 +85,7 @@ def list_items(source: str, root: str | Path, seed: int = 0) -> list[Item]:
                 log.warning("skipping %s: not an FSDD name {digit}_{speaker}_{index}.wav", p.name)
                 continue
             split = "test" if int(m.group(3)) < 5 else "train"
-            items.append(Item(p, p.name, DIGITS[int(m.group(1))], split))
+            items.append(Item(p, p.name, DIGITS[int(m.group(1))], split, m.group(2)))
     elif source in ("speech_commands", "folder"):
         lists = {}
         if source == "speech_commands":
@@ -97,7 +98,8 @@ def list_items(source: str, root: str | Path, seed: int = 0) -> list[Item]:
             for p in sorted(word_dir.glob("*.wav")):
                 rel = f"{word_dir.name}/{p.name}"
                 split = lists.get(rel, "train") if source == "speech_commands" else _seeded_split(rel, seed)
-                items.append(Item(p, rel, word_dir.name, split))
+                speaker = p.name.split("_nohash_")[0] if source == "speech_commands" else ""
+                items.append(Item(p, rel, word_dir.name, split, speaker))
     else:
         raise ValueError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
     if not items:
@@ -198,21 +200,44 @@ def read_manifest(out_dir: str | Path) -> dict | None:
     return json.loads(f.read_text()) if f.exists() else None
 
 
+def select_speakers(items: list[Item], speakers: str) -> list[Item]:
+    """Keep the items of ``speakers``: "a,b" keeps only a and b, "-a,-b" keeps all but a and b
+    ("" keeps all). Unknown names are an error that lists the known ones."""
+    names = [x.strip() for x in speakers.split(",") if x.strip()]
+    if not names:
+        return items
+    known = sorted({it.speaker for it in items if it.speaker})
+    if not known:
+        raise ValueError("this source has no speaker names (only fsdd and speech_commands do)")
+    exclude = all(n.startswith("-") for n in names)
+    if not exclude and any(n.startswith("-") for n in names):
+        raise ValueError(f"speakers={speakers!r}: list speakers to keep, or -speakers to leave out, not both")
+    wanted = {n.lstrip("-") for n in names}
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise ValueError(f"unknown speaker(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [it for it in items if (it.speaker in wanted) != exclude]
+
+
 def prepare(source: str, path: str | Path, out_dir: str | Path, *, words=None,
             sample_rate: int = 16000, length: int = 16384, seed: int = 0,
-            force: bool = False) -> dict:
+            force: bool = False, speakers: str = "") -> dict:
     """Prepare shards of ``words`` from ``source`` at ``path`` into ``out_dir``; returns the manifest.
 
+    ``speakers``: "" for all, "a,b" for only those, "-a,-b" for all but those (see
+    ``select_speakers``): e.g. a generator's data and its judge's data with no speaker in common.
     Re-running with the same inputs and options is a no-op (the manifest's fingerprint matches).
     Unusable files are logged and listed in ``manifest["skipped"]``, never fatal.
     """
     out_dir = Path(out_dir)
-    items = list_items(source, path, seed)
+    items = select_speakers(list_items(source, path, seed), speakers)
     chosen = _select_words(items, parse_words(words))
     items = [it for it in items if it.word in chosen]
     checksums = {it.rel: _sha256_file(it.path) for it in items}
     options = dict(source=source, words=chosen, sample_rate=int(sample_rate), length=int(length),
                    seed=int(seed), format_version=FORMAT_VERSION)
+    if speakers:  # only when set, so that earlier manifests keep their fingerprints
+        options["speakers"] = speakers
     fingerprint = hashlib.sha256(json.dumps([options, sorted(checksums.items()),
                                              sorted((it.rel, it.split) for it in items)]).encode()).hexdigest()
     old = read_manifest(out_dir)

@@ -33,11 +33,14 @@ class Reference:
     test_to_train_nn: float  # mean NN distance of real test clips to the train split
 
     @classmethod
-    def build(cls, prepared: str | Path, clf: classifier_lib.Classifier | None = None) -> "Reference":
+    def build(cls, prepared: str | Path, clf: classifier_lib.Classifier | None = None,
+              judge: str | Path | None = None) -> "Reference":
+        """Real-data statistics of ``prepared`` seen by ``clf``, or by the classifier saved with
+        ``judge`` (another prepared folder, e.g. of held-out speakers; default ``prepared``)."""
         manifest = data_lib.read_manifest(prepared)
         if manifest is None:
             raise FileNotFoundError(f"{prepared} has no manifest.json: run `wavegan_jax prepare` first")
-        clf = clf or classifier_lib.load(prepared, words=manifest["words"],
+        clf = clf or classifier_lib.load(judge or prepared, words=manifest["words"],
                                          sample_rate=manifest["sample_rate"], length=manifest["length"])
         train_audio, train_labels = (np.asarray(a) for a in data_lib.load_split(prepared, "train"))
         test_audio, test_labels = (np.asarray(a) for a in data_lib.load_split(prepared, "test"))

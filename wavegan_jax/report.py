@@ -114,7 +114,7 @@ def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4,
     test_audio, test_labels = data_lib.load_split(run.config.data.prepared, "test")
     evaluation_file = workdir / "evaluation.json"
     if not evaluation_file.exists() and run.num_classes:
-        ref = evaluate.Reference.build(run.config.data.prepared)
+        ref = evaluate.Reference.build(run.config.data.prepared, judge=run.config.classifier.prepared or None)
         clips = sampling.generate(run, words, 50, seed)
         audio = np.concatenate(list(clips.values()))
         intended = np.repeat(np.arange(len(words)), 50)

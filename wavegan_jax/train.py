@@ -59,7 +59,7 @@ def prepare_data(config: ml_collections.ConfigDict) -> dict:
         elif source == "bundled":
             source, path = "fsdd", data_lib.BUNDLED
         log.info("preparing %s (%s) into %s", path, source, d.prepared)
-        manifest = data_lib.prepare(source, path, d.prepared, words=d.words,
+        manifest = data_lib.prepare(source, path, d.prepared, words=d.words, speakers=d.speakers,
                                     sample_rate=d.sample_rate, length=config.model.length,
                                     seed=config.seed)
     want = dict(sample_rate=d.sample_rate, length=config.model.length)
@@ -444,10 +444,14 @@ class Evaluator:
 
         self.run, self.folders, self.config = run, folders, run.config
         m = run.manifest
+        judge = self.config.classifier.prepared
         try:
-            clf = classifier_lib.load(self.config.data.prepared, words=m["words"],
+            clf = classifier_lib.load(judge or self.config.data.prepared, words=m["words"],
                                       sample_rate=m["sample_rate"], length=m["length"])
         except FileNotFoundError:
+            if judge:
+                raise FileNotFoundError(f"no classifier in {judge} (config.classifier.prepared): train it with "
+                                        f"`wavegan_jax train-classifier` on that data first") from None
             if jax.process_count() > 1:
                 raise FileNotFoundError(f"no classifier for {self.config.data.prepared}: with several "
                                         f"processes, run `wavegan_jax train-classifier` first") from None
