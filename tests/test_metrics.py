@@ -62,3 +62,14 @@ def test_silent_share():
     t = np.linspace(0, 1, 1000)
     clips = np.stack([np.zeros(1000), 0.5 * np.sin(2 * np.pi * 5 * t), np.full(1000, 1e-4)])
     assert metrics.silent_share(clips) == pytest.approx(2 / 3)
+    np.testing.assert_allclose(metrics.level_db(clips[1:2]), [20 * np.log10(0.5 / np.sqrt(2))], atol=0.01)
+
+
+def test_audible_accuracy_counts_only_audible_clips_heard_as_intended():
+    t = np.linspace(0, 1, 1000)
+    loud, quiet = 0.5 * np.sin(2 * np.pi * 5 * t), 1e-4 * np.sin(2 * np.pi * 5 * t)
+    audio = np.stack([loud, quiet, loud, quiet])
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.2, 0.8], [0.2, 0.8]])
+    intended = np.array([0, 0, 0, 1])  # right+loud, right+quiet, wrong+loud, right+quiet
+    assert metrics.accuracy(probs, intended, ["a", "b"])["accuracy"] == pytest.approx(0.75)
+    assert metrics.audible_accuracy(probs, intended, audio) == pytest.approx(0.25)

@@ -59,6 +59,7 @@ def score(ref: Reference, audio: np.ndarray, intended: np.ndarray, seed: int = 0
     return {
         "clips": int(len(audio)),
         **metrics.accuracy(probs, intended, words),
+        "audible_accuracy": metrics.audible_accuracy(probs, intended, audio),
         "inception_score": is_mean, "inception_score_std": is_std,
         "fid": metrics.frechet_distance(feats, ref.train_feats),
         "per_word_fid": metrics.per_word_fid(feats, intended, ref.train_feats, ref.train_labels, len(words)),
@@ -107,7 +108,7 @@ def load_folder(folder: str | Path, words: list[str], sample_rate: int, length: 
 
 def table(rows: dict[str, dict[str, float]], words: list[str]) -> str:
     """Markdown table: one row per scored set, the main metrics as columns."""
-    cols = ["accuracy"] + [f"accuracy/{w}" for w in words] + [
+    cols = ["accuracy", "audible_accuracy"] + [f"accuracy/{w}" for w in words] + [
         "inception_score", "fid", "per_word_fid", "ndb_k", "nn_distance", "nn_distance_vs_real_test",
         "silent_share"]
     lines = ["| set | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]

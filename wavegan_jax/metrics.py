@@ -93,7 +93,20 @@ def nearest_neighbour_distances(feats: np.ndarray, train_feats: np.ndarray) -> n
     return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
 
 
+def level_db(audio: np.ndarray) -> np.ndarray:
+    """RMS level [N] in dBFS of clips [N, L]: 20 log10(sqrt(mean(x^2)))."""
+    rms = np.sqrt(np.mean(audio.astype(np.float64) ** 2, axis=-1))
+    return 20 * np.log10(rms + 1e-12)
+
+
 def silent_share(audio: np.ndarray, threshold_db: float = -50.0) -> float:
     """Share of clips whose RMS level is below ``threshold_db`` dBFS."""
-    rms = np.sqrt(np.mean(audio.astype(np.float64) ** 2, axis=-1))
-    return float(np.mean(20 * np.log10(rms + 1e-12) < threshold_db))
+    return float(np.mean(level_db(audio) < threshold_db))
+
+
+def audible_accuracy(probs: np.ndarray, intended: np.ndarray, audio: np.ndarray,
+                     threshold_db: float = -50.0) -> float:
+    """Share of clips that are both audible (RMS >= ``threshold_db`` dBFS) and heard as the
+    intended word: the classifier normalises each clip's level, so a near-silent clip with the
+    right spectral shape counts in ``accuracy`` but not here."""
+    return float(np.mean((probs.argmax(-1) == intended) & (level_db(audio) >= threshold_db)))
