@@ -349,7 +349,7 @@ class Run:
         params = self.state.ema_params
         if jax.process_count() > 1:
             params = jax.device_get(params)
-        params = jax.tree.map(lambda x: x[member], params) if self.stacked else params
+        params = self.member(member, params)
         return np.concatenate([np.asarray(self.generate(params, z[i:i + batch], labels[i:i + batch]))
                                for i in range(0, len(z), batch)])
 
