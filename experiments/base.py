@@ -74,7 +74,10 @@ def get_config() -> ml_collections.ConfigDict:
     # ---- evaluation during training (needs the classifier; trained first when missing) -----
     c.eval_every = 0  # steps between evaluations; 0 = off
     c.eval_samples = 50  # clips per word, fixed noise
-    c.best_metric = "accuracy"  # any key of evaluate.score, e.g. accuracy, fid, per_word_fid
+    # any key of evaluate.score, e.g. accuracy, audible_accuracy, fid, per_word_fid; the default
+    # counts a clip only when it is heard as its word AND is not near-silent (a model that
+    # whispers both words scores high accuracy but near-zero audible_accuracy: see RESULTS.md)
+    c.best_metric = "audible_accuracy"
     c.best_mode = "max"  # max | min: which direction of best_metric is better
 
     # ---- the word classifier used for evaluation (wavegan_jax train-classifier) -------------

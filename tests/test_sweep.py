@@ -71,3 +71,29 @@ def test_sweep_dry_run_lists_the_runs_and_rejects_bad_keys(tmp_path):
     r = cli("sweep", "--config=experiments/quickstart.py:smoke", "--grid", "lr=1e-4 batchsize=4",
             f"--workdir={tmp_path}", "--dry-run")
     assert r.returncode == 2 and "unknown config field 'batchsize'" in r.stderr
+
+
+def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
+    from experiments import divergence_table
+
+    def run(folder, seed, diverged_at, losses):
+        f = tmp_path / folder / f"seed_{seed}"
+        f.mkdir(parents=True)
+        status = "diverged" if diverged_at else "finished"
+        (f / "result.json").write_text(json.dumps({"status": status, "steps": diverged_at or 5000,
+                                                   "diverged_at": diverged_at, "reason": ""}))
+        (f / "scalars.jsonl").write_text("\n".join(json.dumps({"prefix": "train", "d_total": d, "g_loss": g})
+                                                   for d, g in losses))
+
+    run("concat-base/n_critic=1", 0, 1234, [(-2.0, 1.0), (-150.0, 3.0)])
+    run("concat-base/n_critic=1", 1, None, [(-0.5, 7.5)])
+    run("concat-lr/lr=1e-5", 0, None, [(0.1, 0.2)])
+    rows = {tuple(c.strip() for c in line.split("|")[1:4]): [c.strip() for c in line.split("|")[4:-1]]
+            for line in divergence_table.table(tmp_path).splitlines()[2:]}
+    # the base runs appear under every factor's base value; 1234 floors to 1000: (1000 + 5000) / 2
+    for factor, value, original in (("lr", "1e-4 (base)", "0.2k"), ("batch_size", "64 (base)", "0.4k"),
+                                    ("gp_lambda", "10 (base)", "0k")):
+        assert rows[("concat", factor, value)] == [original, "2", "1", "3.0k", "3117", "150"]
+    assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2"]
+    assert rows[("concat", "batch_size", "8")][1:3] == ["0", ""]
+    assert rows[("unconditional", "n_critic", "5")][:2] == ["0k", "0"]

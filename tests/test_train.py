@@ -22,6 +22,7 @@ def test_one_step_gives_finite_losses_and_changes_g_and_d(smoke_config):
     metrics = {k: float(v) for k, v in run.step().items()}
     assert all(np.isfinite(v) for v in metrics.values()), metrics
     assert metrics["params_finite"] == 1.0 and metrics["gp"] >= 0
+    assert metrics["d_grad_norm"] > 0 and metrics["g_grad_norm"] > 0
     assert all(not np.array_equal(a, b) for a, b in zip(g0, leaves(run.state.g_params)))
     d1 = jax.tree.map(lambda x: np.array(x), run.state.d_params)["params"]
     # WGAN's D loss is invariant to a constant added to D's output, so the output bias never moves

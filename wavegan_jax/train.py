@@ -98,7 +98,7 @@ def check_config(config, num_devices: int) -> None:
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"label_smoothing={config.label_smoothing} must be in [0, 1)")
     if config.eval_every and not cond_lib.get(config.conditioning).needs_labels \
-            and config.best_metric.startswith("accuracy"):
+            and "accuracy" in config.best_metric:
         raise ValueError("an unconditional model has no intended words: use --config.best_metric=fid "
                          "--config.best_mode=min")
     if config.best_mode not in ("max", "min"):
@@ -143,7 +143,8 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
 
     batch: {"audio": [n_critic, B, L] float32, "labels": [n_critic, B] int32}, sharded over B.
     metrics: dict of scalars averaged over the global batch (D's from the last critic update,
-    G's from the last generator update).
+    G's from the last generator update), including the global norms of the parameter gradients
+    (``d_grad_norm``, ``g_grad_norm``).
 
     With ``train_key`` of shape [K] (``config.num_seeds = K``) the step is ``jax.vmap``-ed over
     K independent GANs: every leaf of ``state`` and every metric gets a leading K axis, and the
@@ -180,7 +181,9 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
             return total, m
 
         (_, m), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(_local(d_params))
-        updates, d_opt = d_tx.update(jax.lax.pmean(grads, "data"), d_opt, d_params)
+        grads = jax.lax.pmean(grads, "data")
+        m["d_grad_norm"] = optax.global_norm(grads)
+        updates, d_opt = d_tx.update(grads, d_opt, d_params)
         return optax.apply_updates(d_params, updates), d_opt, m
 
     def g_update(g_params, g_opt, d_params, z, labels, shifts, noise):
@@ -196,7 +199,9 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
             return total, m
 
         (_, m), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(g_params))
-        updates, g_opt = g_tx.update(jax.lax.pmean(grads, "data"), g_opt, g_params)
+        grads = jax.lax.pmean(grads, "data")
+        m["g_grad_norm"] = optax.global_norm(grads)
+        updates, g_opt = g_tx.update(grads, g_opt, g_params)
         return optax.apply_updates(g_params, updates), g_opt, m
 
     def local_step(state: TrainState, real, labels, rand):

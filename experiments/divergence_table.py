@@ -1,0 +1,77 @@
+"""The divergence tables of experiments/run_divergence.sh next to the original study's.
+
+    python experiments/divergence_table.py runs/divergence [--out results/divergence_table.md]
+
+Each row is one setting (one factor changed from the base: lr 1e-4, batch 64, lambda 10, one
+critic update); the base setting's runs (COND-base) serve every factor. "Iterations" is the mean
+number of iterations reached before divergence, each run floored to the thousand as the original
+did (5000: none diverged in its 5000 iterations); runs still in progress are not counted. "Max
+|loss|" is the largest |D loss| (penalty included) or |G loss| logged (every 100 steps) over the
+runs: how far the setting stayed from the divergence threshold of 100.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from wavegan_jax import sweep  # noqa: E402
+
+# The original study's tables: mean iterations before divergence (thousands), 10 runs per setting.
+ORIGINAL = {
+    "none": {"lr": {"1e-4": 3.7, "1e-5": 5}, "batch_size": {"8": 4.7, "16": 4.4, "32": 4.6, "64": 3.6},
+             "gp_lambda": {"10": 3.7, "100": 4.5}, "n_critic": {"1": 4, "2": 1.9, "3": 1.3, "4": 1.1, "5": 0}},
+    "concat": {"lr": {"1e-4": 0.2, "1e-5": 4.5}, "batch_size": {"8": 0.3, "16": 0.5, "32": 0.4, "64": 0.4},
+               "gp_lambda": {"10": 0, "100": 1}},
+}
+BASE = {"lr": "1e-4", "batch_size": "64", "gp_lambda": "10", "n_critic": "1"}
+
+
+def _runs(folder: Path) -> list[dict]:
+    rows = []
+    for f in sorted(folder.glob("seed_*/result.json")):
+        r = json.loads(f.read_text())
+        logged = [json.loads(line) for line in (f.parent / "scalars.jsonl").read_text().splitlines()] \
+            if (f.parent / "scalars.jsonl").exists() else []
+        r["max_abs_loss"] = max((abs(x[k]) for x in logged for k in ("d_total", "g_loss") if k in x), default=None)
+        rows.append({"cell": folder.name, "seed": f.parent.name, **r})
+    return rows
+
+
+def table(root: Path) -> str:
+    lines = ["| model | factor | value | original: iterations | ours: runs | diverged | iterations "
+             "(floored) | iterations (exact) | max abs loss logged |", "|" + "---|" * 9]
+    for cond, factors in ORIGINAL.items():
+        for factor, values in factors.items():
+            for value, original in values.items():
+                folder = root / f"{cond}-base" / "n_critic=1" if value == BASE[factor] \
+                    else root / f"{cond}-{factor}" / f"{factor}={value}"
+                rows = _runs(folder)
+                if rows:
+                    s = sweep.summarize(rows, [], 5000)[0]
+                    peak = max((r["max_abs_loss"] for r in rows if r["max_abs_loss"] is not None), default=float("nan"))
+                    ours = [s["runs"], s["diverged"], f"{s['iterations_floor_1000'] / 1000:.1f}k",
+                            f"{s['iterations_before_divergence']:.0f}", f"{peak:.3g}"]
+                else:
+                    ours = [0, "", "not run", "", ""]
+                name = "unconditional" if cond == "none" else cond
+                lines.append("| " + " | ".join(map(str, [name, factor, value + (" (base)" if value == BASE[factor] else ""),
+                                                          f"{original:g}k", *ours])) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("root", nargs="?", default="runs/divergence")
+    p.add_argument("--out", default="")
+    a = p.parse_args(argv)
+    text = table(Path(a.root))
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
