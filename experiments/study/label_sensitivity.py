@@ -5,15 +5,21 @@
 * match_rate: share of clips whose logit, centred per assigned label (a per-label offset cancels
   in the WGAN loss), is higher with the true label than with the wrong one. 0.5: D does not check
   whether the clip matches the label; 1.0: it always does.
+* g_grad_label_share: how much of the gradient G receives depends on the label. For generated
+  clips x = G(z, y) it takes the gradient of G's loss (adversarial, plus the class loss for
+  acgan) with respect to x, once with the intended label y and once with another label y', and
+  reports the mean over clips of 1 - cos(grad_y, grad_y'): 0 means G is pushed the same way
+  whatever word it was asked for (no word-specific signal); 1 means orthogonal pushes.
 
     python experiments/study/label_sensitivity.py runs/study_quick/concat-wgan_gp-s0 ...
 """
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wavegan_jax import data, sampling
+from wavegan_jax import conditioning, data, losses, sampling
 
 
 def sensitivity(workdir: str) -> dict:
@@ -27,7 +33,29 @@ def sensitivity(workdir: str) -> dict:
     return {"run": workdir, "logit_std_over_clips": float(true.std()),
             "mean_abs_change_wrong_label": float(wrong.mean()),
             "ratio": float(wrong.mean() / (true.std() + 1e-12)),
-            "match_rate": _match_rate(d, labels, k)}
+            "match_rate": _match_rate(d, labels, k),
+            "g_grad_label_share": _g_grad_label_share(run, k) if run.num_classes else 0.0}
+
+
+def _g_grad_label_share(run, k: int, per_word: int = 50) -> float:
+    """Mean over generated clips of 1 - cos(d loss_G / dx with the intended label, ... with label + 1)."""
+    z, labels, _ = run.sample_inputs(per_word, stream=1)
+    x = run.generate(run.state.ema_params, z, labels)
+    shifts = jnp.zeros((len(labels), 4), jnp.int32)
+    loss = losses.get(run.config.loss)
+    acgan = conditioning.get(run.config.conditioning).head == "acgan"
+
+    def g_loss(x, y):  # summed over clips: each clip's gradient is its own
+        logits, cls = run.D.apply(run.state.d_params, x, y, shifts)
+        total = loss.g_loss(logits)[0] * len(y)
+        if acgan:
+            total = total + run.config.acgan_weight * losses.class_loss(cls, y) * len(y)
+        return total
+
+    grad = jax.grad(g_loss)
+    a, b = np.asarray(grad(x, labels)), np.asarray(grad(x, (labels + 1) % k))
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-20)
+    return float(np.mean(1 - cos))
 
 
 def _match_rate(d, labels, k) -> float:
