@@ -130,3 +130,24 @@ def test_report_loads_in_a_headless_browser_without_errors(trained_run, tmp_path
     shot = subprocess.run(["bash", str(REPO / "tools" / "screenshot_report.sh"), str(page), str(tmp_path / "r.png")],
                           capture_output=True, text=True, timeout=120)
     assert shot.returncode == 0 and (tmp_path / "r.png").stat().st_size > 10_000, shot.stderr
+
+
+def test_spec_augment_zeroes_bounded_bands_and_nothing_else():
+    import jax
+    import jax.numpy as jnp
+
+    from wavegan_jax.classifier import spec_augment
+
+    x = jnp.ones((64, 40, 64))
+    y = np.asarray(spec_augment(jax.random.key(0), x, masks=1))
+    assert set(np.unique(y)) <= {0.0, 1.0} and (y == 0).any()
+    for clip in y:
+        time_rows = np.flatnonzero((clip == 0).all(axis=1))  # frames masked across every band
+        freq_cols = np.flatnonzero((clip == 0).all(axis=0))  # bands masked across every frame
+        for band, limit in ((time_rows, 40 // 8), (freq_cols, 8)):
+            assert len(band) <= limit and (len(band) == 0 or np.ptp(band) == len(band) - 1)  # one contiguous band
+        expected = np.ones((40, 64))
+        expected[time_rows, :] = 0
+        expected[:, freq_cols] = 0
+        np.testing.assert_array_equal(clip, expected)  # nothing outside the two bands is touched
+    assert not np.array_equal(y[0], y[1]) or not np.array_equal(y[1], y[2])  # bands differ per clip

@@ -27,15 +27,22 @@ FEATURE_DIM = 128
 
 
 class WordCNN(nn.Module):
-    """audio [B, L] -> (logits [B, num_classes], penultimate features [B, 128])."""
+    """audio [B, L] -> (logits [B, num_classes], penultimate features [B, 128]).
+
+    ``masks``: in training, that many time masks (up to 1/8 of the frames) and frequency masks
+    (up to 8 of the 64 mel bands) set the normalised log-mel to 0 (SpecAugment, Park et al. 2019).
+    """
 
     num_classes: int
     sample_rate: int
+    masks: int = 0
 
     @nn.compact
     def __call__(self, audio: jax.Array, train: bool = False):
         x = features.log_mel(audio, self.sample_rate)  # [B, T, 64]
         x = (x - x.mean(axis=(1, 2), keepdims=True)) / (x.std(axis=(1, 2), keepdims=True) + 1e-5)
+        if train and self.masks:
+            x = spec_augment(self.make_rng("dropout"), x, self.masks)
         x = x[..., None]
         for ch in (16, 32, 64, 128):
             x = nn.relu(nn.GroupNorm(num_groups=8)(nn.Conv(ch, (3, 3), use_bias=False)(x)))
@@ -44,6 +51,21 @@ class WordCNN(nn.Module):
         x = nn.Dropout(0.3, deterministic=not train)(x)
         feats = nn.relu(nn.Dense(FEATURE_DIM)(x))
         return nn.Dense(self.num_classes)(feats), feats
+
+
+def spec_augment(key: jax.Array, x: jax.Array, masks: int) -> jax.Array:
+    """x [B, T, F] with ``masks`` random time bands (width 0..T/8) and frequency bands (width
+    0..8) per clip set to 0."""
+    b = x.shape[0]
+    for axis, width in ((1, max(x.shape[1] // 8, 1)), (2, 8)):
+        size = x.shape[axis]
+        pos = jnp.arange(size).reshape((1, size, 1) if axis == 1 else (1, 1, size))
+        for _ in range(masks):
+            key, k_w, k_s = jax.random.split(key, 3)
+            w = jax.random.randint(k_w, (b, 1, 1), 0, width + 1)
+            start = jax.random.randint(k_s, (b, 1, 1), 0, size - w + 1)
+            x = jnp.where((pos >= start) & (pos < start + w), 0.0, x)
+    return x
 
 
 def _augment(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
@@ -75,7 +97,7 @@ def train_classifier(config) -> dict:
     cc = config.classifier
     words = manifest["words"]
     audio, labels = (np.asarray(a) for a in data_lib.load_split(prepared, "train"))
-    model = WordCNN(len(words), manifest["sample_rate"])
+    model = WordCNN(len(words), manifest["sample_rate"], masks=cc.get("spec_augment", 0))
     key = jax.random.key(config.seed + 1000)
     params = model.init(key, jnp.zeros((1, manifest["length"])))
     steps_per_epoch = max(1, len(audio) // cc.batch_size)
@@ -110,6 +132,7 @@ def train_classifier(config) -> dict:
                 if (test_labels == i).any()}
     info = dict(words=words, sample_rate=manifest["sample_rate"], length=manifest["length"],
                 manifest_fingerprint=manifest["fingerprint"], epochs=cc.epochs,
+                spec_augment=cc.get("spec_augment", 0),
                 train_seconds=round(time.perf_counter() - t0, 1), test_clips=int(len(test_labels)),
                 test_accuracy=float((pred == test_labels).mean()) if len(test_labels) else None,
                 test_accuracy_per_word=per_word)
