@@ -9,11 +9,12 @@
 set -uo pipefail
 mkdir -p runs/divergence
 seeds=${1:-"0 1 2 3 4 5 6 7 8 9"}
+while pgrep -f "wavegan_jax sweep --config=experiments/divergence.py" > /dev/null; do sleep 10; done  # one at a time
 for seed in $seeds; do
   for job in "concat base n_critic=1" "none base n_critic=1" "concat lr lr=1e-5" "none lr lr=1e-5" \
-             "concat gp_lambda gp_lambda=100" "none gp_lambda gp_lambda=100" \
+             "concat gp_lambda gp_lambda=100" "none gp_lambda gp_lambda=100" "none n_critic n_critic=5" \
              "concat batch_size batch_size=8,16,32" "none batch_size batch_size=8,16,32" \
-             "none n_critic n_critic=2,3,4,5"; do
+             "none n_critic n_critic=2,3,4"; do
     read -r cond name grid <<< "$job"
     python -m wavegan_jax sweep --config=experiments/divergence.py:$cond --grid "$grid" --seeds "$seed" \
       --workdir "runs/divergence/$cond-$name" >> "runs/divergence/$cond-$name.log" 2>&1 \
