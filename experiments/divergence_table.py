@@ -7,7 +7,9 @@ critic update); the base setting's runs (COND-base) serve every factor. "Iterati
 number of iterations reached before divergence, each run floored to the thousand as the original
 did (5000: none diverged in its 5000 iterations); runs still in progress are not counted. "Max
 |loss|" is the largest |D loss| (penalty included) or |G loss| logged (every 100 steps) over the
-runs: how far the setting stayed from the divergence threshold of 100.
+runs: how far the setting stayed from the divergence threshold of 100; "|loss| > 10" is the mean
+first logged step at which it passed 10 (5000 when it never did): the same rule at a tenth of
+the threshold, to rank settings that never reach 100.
 """
 from __future__ import annotations
 
@@ -35,14 +37,17 @@ def _runs(folder: Path) -> list[dict]:
         r = json.loads(f.read_text())
         logged = [json.loads(line) for line in (f.parent / "scalars.jsonl").read_text().splitlines()] \
             if (f.parent / "scalars.jsonl").exists() else []
-        r["max_abs_loss"] = max((abs(x[k]) for x in logged for k in ("d_total", "g_loss") if k in x), default=None)
+        peaks = [(x.get("step", 0), max(abs(x[k]) for k in ("d_total", "g_loss") if k in x))
+                 for x in logged if "d_total" in x or "g_loss" in x]
+        r["max_abs_loss"] = max((p for _, p in peaks), default=None)
+        r["first_above_10"] = min([step for step, p in peaks if p > 10 and step <= 5000] + [5000])
         rows.append({"cell": folder.name, "seed": f.parent.name, **r})
     return rows
 
 
 def table(root: Path) -> str:
     lines = ["| model | factor | value | original: iterations | ours: runs | diverged | iterations "
-             "(floored) | iterations (exact) | max abs loss logged |", "|" + "---|" * 9]
+             "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 |", "|" + "---|" * 10]
     for cond, factors in ORIGINAL.items():
         for factor, values in factors.items():
             for value, original in values.items():
@@ -53,9 +58,10 @@ def table(root: Path) -> str:
                     s = sweep.summarize(rows, [], 5000)[0]
                     peak = max((r["max_abs_loss"] for r in rows if r["max_abs_loss"] is not None), default=float("nan"))
                     ours = [s["runs"], s["diverged"], f"{s['iterations_floor_1000'] / 1000:.1f}k",
-                            f"{s['iterations_before_divergence']:.0f}", f"{peak:.3g}"]
+                            f"{s['iterations_before_divergence']:.0f}", f"{peak:.3g}",
+                            f"{sum(r['first_above_10'] for r in rows) / len(rows):.0f}"]
                 else:
-                    ours = [0, "", "not run", "", ""]
+                    ours = [0, "", "not run", "", "", ""]
                 name = "unconditional" if cond == "none" else cond
                 lines.append("| " + " | ".join(map(str, [name, factor, value + (" (base)" if value == BASE[factor] else ""),
                                                           f"{original:g}k", *ours])) + " |")

@@ -82,8 +82,9 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
         status = "diverged" if diverged_at else "finished"
         (f / "result.json").write_text(json.dumps({"status": status, "steps": diverged_at or 5000,
                                                    "diverged_at": diverged_at, "reason": ""}))
-        (f / "scalars.jsonl").write_text("\n".join(json.dumps({"prefix": "train", "d_total": d, "g_loss": g})
-                                                   for d, g in losses))
+        (f / "scalars.jsonl").write_text("\n".join(json.dumps({"prefix": "train", "step": 100 * (i + 1),
+                                                               "d_total": d, "g_loss": g})
+                                                   for i, (d, g) in enumerate(losses)))
 
     run("concat-base/n_critic=1", 0, 1234, [(-2.0, 1.0), (-150.0, 3.0)])
     run("concat-base/n_critic=1", 1, None, [(-0.5, 7.5)])
@@ -93,7 +94,8 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     # the base runs appear under every factor's base value; 1234 floors to 1000: (1000 + 5000) / 2
     for factor, value, original in (("lr", "1e-4 (base)", "0.2k"), ("batch_size", "64 (base)", "0.4k"),
                                     ("gp_lambda", "10 (base)", "0k")):
-        assert rows[("concat", factor, value)] == [original, "2", "1", "3.0k", "3117", "150"]
-    assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2"]
+        # |loss| first above 10 at step 200 (seed 0) and never (seed 1: 5000)
+        assert rows[("concat", factor, value)] == [original, "2", "1", "3.0k", "3117", "150", "2600"]
+    assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2", "5000"]
     assert rows[("concat", "batch_size", "8")][1:3] == ["0", ""]
     assert rows[("unconditional", "n_critic", "5")][:2] == ["0k", "0"]
