@@ -43,6 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.loss = "wgan_gp"  # wgan_gp | nonsaturating | hinge | lsgan (see wavegan_jax/losses.py)
     c.gp_lambda = 10.0  # gradient penalty weight (used by wgan_gp)
     c.r1_gamma = 0.0  # R1 penalty gamma / 2 * E||grad D(real)||^2, any loss; 0 = off
+    # drift penalty eps * E[D(real)^2] (Karras et al. 2018): pins the critic's level, which the
+    # WGAN loss leaves free (a constant added to D cancels) and G's loss reports; 0 = off
+    c.drift_penalty = 0.0
     c.label_smoothing = 0.0  # one-sided: real targets 1 - s (nonsaturating, lsgan)
     c.instance_noise = 0.0  # std of Gaussian noise added to D's real and fake inputs; 0 = off
     c.instance_noise_steps = 0  # anneal that std linearly to 0 over this many steps (0 = constant)

@@ -197,3 +197,14 @@ def test_evaluation_can_be_judged_by_the_classifier_of_other_speakers(smoke_conf
     used = train.Evaluator(run, [tmp_path / "run"]).ref.clf.params
     for a, b in zip(leaves(used), leaves(classifier.load(judge).params)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_drift_penalty_adds_eps_times_the_mean_squared_real_logit(smoke_config):
+    smoke_config.n_critic = 1  # the metrics are the last critic update's: the first, before any update
+    plain = {k: float(v) for k, v in train.Run(smoke_config).step().items()}
+    smoke_config.drift_penalty = 0.5
+    pinned = {k: float(v) for k, v in train.Run(smoke_config).step().items()}
+    # same seed, same init and batch: D's metrics are taken before the update, so only the term differs
+    assert "drift" not in plain and pinned["drift"] > 0
+    assert pinned["d_total"] == pytest.approx(plain["d_total"] + 0.5 * pinned["drift"], rel=1e-4, abs=1e-6)
+    assert pinned["wasserstein"] == pytest.approx(plain["wasserstein"], rel=1e-4, abs=1e-6)

@@ -93,8 +93,8 @@ def check_config(config, num_devices: int) -> None:
             raise ValueError(f"config.{name}={config[name]} must be >= 1")
     if config.g_steps < 1:
         raise ValueError(f"config.g_steps={config.g_steps} must be >= 1")
-    if config.instance_noise < 0 or config.instance_noise_steps < 0 or config.r1_gamma < 0:
-        raise ValueError("instance_noise, instance_noise_steps and r1_gamma must be >= 0")
+    if min(config.instance_noise, config.instance_noise_steps, config.r1_gamma, config.get("drift_penalty", 0.0)) < 0:
+        raise ValueError("instance_noise, instance_noise_steps, r1_gamma and drift_penalty must be >= 0")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"label_smoothing={config.label_smoothing} must be in [0, 1)")
     if config.eval_every and not cond_lib.get(config.conditioning).needs_labels \
@@ -155,6 +155,7 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
     n_critic, g_steps, global_batch = config.n_critic, config.g_steps, config.batch_size
     ps, ema_decay, gp_lambda = config.model.phase_shuffle, config.ema_decay, config.gp_lambda
     r1_gamma, smoothing, acgan_weight = config.r1_gamma, config.label_smoothing, config.acgan_weight
+    drift = config.get("drift_penalty", 0.0)
     noise0, noise_steps = config.instance_noise, config.instance_noise_steps
 
     def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise):
@@ -173,6 +174,9 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
             if r1_gamma:
                 m["r1"] = losses.r1_penalty(logit_fn, real)
                 total = total + 0.5 * r1_gamma * m["r1"]
+            if drift:
+                m["drift"] = jnp.mean(real_logits ** 2)
+                total = total + drift * m["drift"]
             if acgan:
                 m["d_class_loss"] = 0.5 * (losses.class_loss(real_cls, labels) + losses.class_loss(fake_cls, labels))
                 m["d_class_acc_real"] = jnp.mean(real_cls.argmax(-1) == labels)
