@@ -45,6 +45,18 @@ def _runs(folder: Path) -> list[dict]:
     return rows
 
 
+def _row(cond: str, factor: str, value: str, original: str, rows: list[dict]) -> str:
+    ours = [0, "", "not run", "", "", ""]
+    if rows:
+        s = sweep.summarize(rows, [], 5000)[0]
+        peak = max((r["max_abs_loss"] for r in rows if r["max_abs_loss"] is not None), default=float("nan"))
+        ours = [s["runs"], s["diverged"], f"{s['iterations_floor_1000'] / 1000:.1f}k",
+                f"{s['iterations_before_divergence']:.0f}", f"{peak:.3g}",
+                f"{sum(r['first_above_10'] for r in rows) / len(rows):.0f}"]
+    name = "unconditional" if cond == "none" else cond
+    return "| " + " | ".join(map(str, [name, factor, value, original, *ours])) + " |"
+
+
 def table(root: Path) -> str:
     lines = ["| model | factor | value | original: iterations | ours: runs | diverged | iterations "
              "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 |", "|" + "---|" * 10]
@@ -53,18 +65,16 @@ def table(root: Path) -> str:
             for value, original in values.items():
                 folder = root / f"{cond}-base" / "n_critic=1" if value == BASE[factor] \
                     else root / f"{cond}-{factor}" / f"{factor}={value}"
-                rows = _runs(folder)
-                if rows:
-                    s = sweep.summarize(rows, [], 5000)[0]
-                    peak = max((r["max_abs_loss"] for r in rows if r["max_abs_loss"] is not None), default=float("nan"))
-                    ours = [s["runs"], s["diverged"], f"{s['iterations_floor_1000'] / 1000:.1f}k",
-                            f"{s['iterations_before_divergence']:.0f}", f"{peak:.3g}",
-                            f"{sum(r['first_above_10'] for r in rows) / len(rows):.0f}"]
-                else:
-                    ours = [0, "", "not run", "", "", ""]
-                name = "unconditional" if cond == "none" else cond
-                lines.append("| " + " | ".join(map(str, [name, factor, value + (" (base)" if value == BASE[factor] else ""),
-                                                          f"{original:g}k", *ours])) + " |")
+                lines.append(_row(cond, factor, value + (" (base)" if value == BASE[factor] else ""),
+                                  f"{original:g}k", _runs(folder)))
+    for folder in sorted(root.glob("*-*/*=*")):  # settings the original did not try, e.g. drift_penalty
+        cond, factor = folder.parent.name.split("-", 1)
+        value = folder.name.split("=", 1)[1]
+        if factor == "base" or value in ORIGINAL.get(cond, {}).get(factor, {}):
+            continue
+        rows = _runs(folder)
+        if rows:
+            lines.append(_row(cond, factor, value, "not tried", rows))
     return "\n".join(lines)
 
 
