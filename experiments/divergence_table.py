@@ -9,7 +9,10 @@ did (5000: none diverged in its 5000 iterations); runs still in progress are not
 |loss|" is the largest |D loss| (penalty included) or |G loss| logged (every 100 steps) over the
 runs: how far the setting stayed from the divergence threshold of 100; "|loss| > 10" is the mean
 first logged step at which it passed 10 (5000 when it never did): the same rule at a tenth of
-the threshold, to rank settings that never reach 100.
+the threshold, to rank settings that never reach 100. "Max |gap|" is the largest logged critic
+gap E[D(real)] - E[D(fake)] (the Wasserstein estimate): when it is far below max |loss|, the loss
+was large because of the critic's level (E[D(real)] + E[D(fake)]) / 2, which the WGAN loss leaves
+free and G's loss (-E[D(fake)]) reports, not because D separated real from fake.
 """
 from __future__ import annotations
 
@@ -41,25 +44,27 @@ def _runs(folder: Path) -> list[dict]:
                  for x in logged if "d_total" in x or "g_loss" in x]
         r["max_abs_loss"] = max((p for _, p in peaks), default=None)
         r["first_above_10"] = min([step for step, p in peaks if p > 10 and step <= 5000] + [5000])
+        r["max_abs_gap"] = max((abs(x["wasserstein"]) for x in logged if "wasserstein" in x), default=None)
         rows.append({"cell": folder.name, "seed": f.parent.name, **r})
     return rows
 
 
 def _row(cond: str, factor: str, value: str, original: str, rows: list[dict]) -> str:
-    ours = [0, "", "not run", "", "", ""]
+    ours = [0, "", "not run", "", "", "", ""]
     if rows:
         s = sweep.summarize(rows, [], 5000)[0]
-        peak = max((r["max_abs_loss"] for r in rows if r["max_abs_loss"] is not None), default=float("nan"))
+        peak = lambda k: max((r[k] for r in rows if r[k] is not None), default=float("nan"))
         ours = [s["runs"], s["diverged"], f"{s['iterations_floor_1000'] / 1000:.1f}k",
-                f"{s['iterations_before_divergence']:.0f}", f"{peak:.3g}",
-                f"{sum(r['first_above_10'] for r in rows) / len(rows):.0f}"]
+                f"{s['iterations_before_divergence']:.0f}", f"{peak('max_abs_loss'):.3g}",
+                f"{sum(r['first_above_10'] for r in rows) / len(rows):.0f}", f"{peak('max_abs_gap'):.3g}"]
     name = "unconditional" if cond == "none" else cond
     return "| " + " | ".join(map(str, [name, factor, value, original, *ours])) + " |"
 
 
 def table(root: Path) -> str:
     lines = ["| model | factor | value | original: iterations | ours: runs | diverged | iterations "
-             "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 |", "|" + "---|" * 10]
+             "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 | max abs gap logged |",
+             "|" + "---|" * 11]
     for cond, factors in ORIGINAL.items():
         for factor, values in factors.items():
             for value, original in values.items():

@@ -83,7 +83,7 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
         (f / "result.json").write_text(json.dumps({"status": status, "steps": diverged_at or 5000,
                                                    "diverged_at": diverged_at, "reason": ""}))
         (f / "scalars.jsonl").write_text("\n".join(json.dumps({"prefix": "train", "step": 100 * (i + 1),
-                                                               "d_total": d, "g_loss": g})
+                                                               "d_total": d, "g_loss": g, "wasserstein": d / 10})
                                                    for i, (d, g) in enumerate(losses)))
 
     run("concat-base/n_critic=1", 0, 1234, [(-2.0, 1.0), (-150.0, 3.0)])
@@ -95,11 +95,11 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     for factor, value, original in (("lr", "1e-4 (base)", "0.2k"), ("batch_size", "64 (base)", "0.4k"),
                                     ("gp_lambda", "10 (base)", "0k")):
         # |loss| first above 10 at step 200 (seed 0) and never (seed 1: 5000)
-        assert rows[("concat", factor, value)] == [original, "2", "1", "3.0k", "3117", "150", "2600"]
-    assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2", "5000"]
+        assert rows[("concat", factor, value)] == [original, "2", "1", "3.0k", "3117", "150", "2600", "15"]
+    assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2", "5000", "0.01"]
     assert rows[("concat", "batch_size", "8")][1:3] == ["0", ""]
     assert rows[("unconditional", "n_critic", "5")][:2] == ["0k", "0"]
     run("concat-drift_penalty/drift_penalty=1e-3", 0, None, [(0.3, 0.4)])  # a setting the original did not try
     last = divergence_table.table(tmp_path).splitlines()[-1]
     assert [c.strip() for c in last.split("|")[1:-1]] == ["concat", "drift_penalty", "1e-3", "not tried", "1", "0",
-                                                          "5.0k", "5000", "0.4", "5000"]
+                                                          "5.0k", "5000", "0.4", "5000", "0.03"]
