@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-COLS = ["accuracy", "fid", "per_word_fid", "ndb_k", "nn_distance_vs_real_test", "silent_share"]
+COLS = ["accuracy", "audible_accuracy", "fid", "per_word_fid", "ndb_k", "nn_distance_vs_real_test", "silent_share"]
 
 
 def load(root: Path, final_step: int) -> dict[str, list[list[dict]]]:
@@ -27,10 +27,11 @@ def load(root: Path, final_step: int) -> dict[str, list[list[dict]]]:
 def table(cells: dict[str, list[list[dict]]]) -> str:
     lines = ["| cell | seeds | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 2) + "|"]
     for cell, runs in cells.items():
-        vals = [[r[-1][c] for r in runs] for c in COLS]
-        text = [f"{np.mean(v):.3g} ± {np.std(v):.2g}" for v in vals]
+        vals = [[r[-1].get(c) for r in runs] for c in COLS]
+        # runs evaluated before a metric existed lack it: experiments/study/rescore.py computes it
+        text = [f"{np.mean(v):.3g} ± {np.std(v):.2g}" if None not in v else "rescore.py" for v in vals]
         if cell.startswith("none"):  # no intended words: "accuracy" would be the share heard as word 0
-            text[COLS.index("accuracy")] = "n/a"
+            text[COLS.index("accuracy")] = text[COLS.index("audible_accuracy")] = "n/a"
         lines.append(f"| {cell} | {len(runs)} | " + " | ".join(text) + " |")
     return "\n".join(lines)
 
