@@ -28,7 +28,8 @@ def test_evaluation_during_training_writes_metrics_and_keeps_the_best(trained_ru
     for l in lines:
         assert 0 <= l["accuracy"] <= 1 and l["fid"] >= 0 and 0 <= l["ndb_k"] <= 1
     best = json.loads((trained_run / "best" / "best.json").read_text())
-    assert best["metric"] == "accuracy" and best["value"] == max(l["accuracy"] for l in lines)
+    assert best["metric"] == "audible_accuracy" and best["value"] == max(l["audible_accuracy"] for l in lines)
+    assert all(l["audible_accuracy"] <= l["accuracy"] for l in lines)  # audible AND intended
     info = json.loads((prepared / "classifier" / "info.json").read_text())
     assert info["words"] == ["zero", "one"] and info["length"] == 4096 and 0 <= info["test_accuracy"] <= 1
 
