@@ -97,7 +97,7 @@ def train_classifier(config) -> dict:
     cc = config.classifier
     words = manifest["words"]
     audio, labels = (np.asarray(a) for a in data_lib.load_split(prepared, "train"))
-    model = WordCNN(len(words), manifest["sample_rate"], masks=cc.get("spec_augment", 0))
+    model = WordCNN(len(words), manifest["sample_rate"], masks=cc.spec_augment)
     key = jax.random.key(config.seed + 1000)
     params = model.init(key, jnp.zeros((1, manifest["length"])))
     steps_per_epoch = max(1, len(audio) // cc.batch_size)
@@ -132,7 +132,7 @@ def train_classifier(config) -> dict:
                 if (test_labels == i).any()}
     info = dict(words=words, sample_rate=manifest["sample_rate"], length=manifest["length"],
                 manifest_fingerprint=manifest["fingerprint"], epochs=cc.epochs,
-                spec_augment=cc.get("spec_augment", 0),
+                spec_augment=cc.spec_augment,
                 train_seconds=round(time.perf_counter() - t0, 1), test_clips=int(len(test_labels)),
                 test_accuracy=float((pred == test_labels).mean()) if len(test_labels) else None,
                 test_accuracy_per_word=per_word)

@@ -93,7 +93,7 @@ def check_config(config, num_devices: int) -> None:
             raise ValueError(f"config.{name}={config[name]} must be >= 1")
     if config.g_steps < 1:
         raise ValueError(f"config.g_steps={config.g_steps} must be >= 1")
-    if min(config.instance_noise, config.instance_noise_steps, config.r1_gamma, config.get("drift_penalty", 0.0)) < 0:
+    if min(config.instance_noise, config.instance_noise_steps, config.r1_gamma, config.drift_penalty) < 0:
         raise ValueError("instance_noise, instance_noise_steps, r1_gamma and drift_penalty must be >= 0")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"label_smoothing={config.label_smoothing} must be in [0, 1)")
@@ -137,6 +137,17 @@ def _local(params):
     return jax.lax.pcast(params, "data", to="varying")
 
 
+def generator_loss(config, logits: jax.Array, class_logits: jax.Array | None, labels: jax.Array):
+    """G's loss on D's outputs for generated clips (logits [B], class_logits [B, K] or None,
+    labels [B]): the adversarial term of ``config.loss`` plus, for acgan, ``acgan_weight`` times
+    the class loss. Returns (scalar, metrics)."""
+    total, m = losses.get(config.loss).g_loss(logits)
+    if cond_lib.get(config.conditioning).head == "acgan":
+        m["g_class_loss"] = losses.class_loss(class_logits, labels)
+        total = total + config.acgan_weight * m["g_class_loss"]
+    return total, m
+
+
 def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int):
     """Compiled ``step(state, batch) -> (state, metrics)``: ``n_critic`` D updates, then
     ``g_steps`` G updates, then the EMA update.
@@ -155,7 +166,7 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
     n_critic, g_steps, global_batch = config.n_critic, config.g_steps, config.batch_size
     ps, ema_decay, gp_lambda = config.model.phase_shuffle, config.ema_decay, config.gp_lambda
     r1_gamma, smoothing, acgan_weight = config.r1_gamma, config.label_smoothing, config.acgan_weight
-    drift = config.get("drift_penalty", 0.0)
+    drift = config.drift_penalty
     noise0, noise_steps = config.instance_noise, config.instance_noise_steps
 
     def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise):
@@ -195,12 +206,7 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
             fake = G.apply(gp, z, labels)
             if noise is not None:
                 fake = fake + noise
-            logits, cls = D.apply(d_params, fake, labels, shifts)
-            total, m = loss.g_loss(logits)
-            if acgan:
-                m["g_class_loss"] = losses.class_loss(cls, labels)
-                total = total + acgan_weight * m["g_class_loss"]
-            return total, m
+            return generator_loss(config, *D.apply(d_params, fake, labels, shifts), labels)
 
         (_, m), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(g_params))
         grads = jax.lax.pmean(grads, "data")

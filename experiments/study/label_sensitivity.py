@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wavegan_jax import conditioning, data, losses, sampling
+from wavegan_jax import data, sampling, train
 
 
 def sensitivity(workdir: str) -> dict:
@@ -42,15 +42,9 @@ def _g_grad_label_share(run, k: int, per_word: int = 50) -> float:
     z, labels, _ = run.sample_inputs(per_word, stream=1)
     x = run.generate(run.state.ema_params, z, labels)
     shifts = jnp.zeros((len(labels), 4), jnp.int32)
-    loss = losses.get(run.config.loss)
-    acgan = conditioning.get(run.config.conditioning).head == "acgan"
 
-    def g_loss(x, y):  # summed over clips: each clip's gradient is its own
-        logits, cls = run.D.apply(run.state.d_params, x, y, shifts)
-        total = loss.g_loss(logits)[0] * len(y)
-        if acgan:
-            total = total + run.config.acgan_weight * losses.class_loss(cls, y) * len(y)
-        return total
+    def g_loss(x, y):  # G's training loss, summed over clips: each clip's gradient is its own
+        return train.generator_loss(run.config, *run.D.apply(run.state.d_params, x, y, shifts), y)[0] * len(y)
 
     grad = jax.grad(g_loss)
     a, b = np.asarray(grad(x, labels)), np.asarray(grad(x, (labels + 1) % k))
