@@ -58,3 +58,18 @@ def test_every_experiment_loads_and_shrinks(name):
     full, smoke = mod.get_config(), mod.get_config("smoke")
     assert mod.__doc__ and "wavegan_jax train --config=experiments/" in mod.__doc__
     assert smoke.num_steps < full.num_steps and smoke.model.length == full.model.length
+
+
+@pytest.mark.parametrize("name,arg", [("quick_zero_one", "concat,nonsaturating,study"),
+                                      ("heldout_zero_one", "acgan,wgan_gp"),
+                                      ("fsdd_digits", "projection,hinge")])
+def test_study_cells_are_valid_configs(name, arg):
+    from wavegan_jax import train
+    mod = importlib.import_module(f"experiments.study.{name}")
+    c = mod.get_config(arg)
+    train.check_config(c, num_devices=1)
+    assert (c.conditioning, c.loss) == tuple(arg.split(",")[:2])
+    assert f"experiments/study/{name}.py:" in mod.__doc__  # the launch command is documented
+    if name == "fsdd_digits":
+        from wavegan_jax import data
+        assert len(data.parse_words(c.data.words)) == 10 and c.classifier.prepared == ""
