@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# What one call on a lent GPU runs (issue 7), in priority order, inside BUDGET seconds (default 480):
+# the divergence table of the study's downsized model (4096 samples at 4096 Hz, d=32, lr x n_critic,
+# 10 repeats vmapped), the 1024-sample table with 10 repeats vmapped into runs/divergence_gpu, then
+# the K-seeds benchmark. Whatever finished is packed into $OUT/divergence_gpu.tgz (no checkpoints).
+# The device has JAX with CUDA but not our small dependencies: carry them as wheels in .whl/ and the
+# prepared folders of experiments/divergence.py (see /work/.library/device/README.md):
+#   run(command="bash experiments/device_lease.sh", carry=[".whl", "data/prepared/fsdd_zero_one_1k_1024",
+#       "data/prepared/fsdd_zero_one_4096hz_4096"], timeout_s=560)
+set -u
+start=$(date +%s); budget=${BUDGET:-480}
+left() { echo $(( budget - ($(date +%s) - start) )); }
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  && export PYTHONPATH=/tmp/site:$PWD || exit 1
+mkdir -p /tmp/bin && ln -sf "$(command -v python3)" /tmp/bin/python && export PATH=/tmp/bin:$PATH
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
+seeds="0 1 2 3 4 5 6 7 8 9"
+export ARGS="--config.checkpoint_every=5000"
+pack() { tar czf "${OUT:-/tmp}/divergence_gpu.tgz" --exclude=checkpoints runs/divergence_4096 runs/divergence_gpu 2>/dev/null; }
+t=$(left); [ "$t" -gt 30 ] && VMAP=1 SIZE=4096 timeout "$t" bash experiments/run_divergence.sh "$seeds"; pack
+t=$(left); [ "$t" -gt 30 ] && VMAP=1 OUT=runs/divergence_gpu timeout "$t" bash experiments/run_divergence.sh "$seeds"; pack
+t=$(left); [ "$t" -gt 20 ] && timeout "$t" python benchmarks/bench_seeds.py --cases 1024:16:64,4096:32:64 --ks 1,4,10 \
+  --n-critic 5 --repeats 5 | tee runs/bench_seeds_gpu.jsonl
+cp runs/bench_seeds_gpu.jsonl "${OUT:-/tmp}/" 2>/dev/null; pack
+for f in runs/divergence_4096/*.log runs/divergence_gpu/*.log; do echo "== $f"; tail -3 "$f"; done
+echo "device script done after $(( $(date +%s) - start )) s"
