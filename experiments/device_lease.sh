@@ -10,16 +10,17 @@
 set -u
 start=$(date +%s); budget=${BUDGET:-480}
 left() { echo $(( budget - ($(date +%s) - start) )); }
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+PY=/opt/torch/.venv/bin/python3; [ -x $PY ] || PY=$(command -v python3)
+$PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   && export PYTHONPATH=/tmp/site:$PWD || exit 1
-mkdir -p /tmp/bin && ln -sf "$(command -v python3)" /tmp/bin/python && export PATH=/tmp/bin:$PATH
+export PATH=$(dirname "$PY"):$PATH  # the venv's own python (a symlink to it would miss the venv)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
+python -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())" || exit 1
 seeds="0 1 2 3 4 5 6 7 8 9"
 export ARGS="--config.checkpoint_every=5000"
 pack() { tar czf "${OUT:-/tmp}/divergence_gpu.tgz" --exclude=checkpoints runs/divergence_4096 runs/divergence_gpu 2>/dev/null; }
 t=$(left); [ "$t" -gt 30 ] && VMAP=1 SIZE=4096 timeout "$t" bash experiments/run_divergence.sh "$seeds"; pack
-t=$(left); [ "$t" -gt 30 ] && VMAP=1 OUT=runs/divergence_gpu timeout "$t" bash experiments/run_divergence.sh "$seeds"; pack
+t=$(left); [ "$t" -gt 30 ] && VMAP=1 DIR=runs/divergence_gpu timeout "$t" bash experiments/run_divergence.sh "$seeds"; pack
 t=$(left); [ "$t" -gt 20 ] && timeout "$t" python benchmarks/bench_seeds.py --cases 1024:16:64,4096:32:64 --ks 1,4,10 \
   --n-critic 5 --repeats 5 | tee runs/bench_seeds_gpu.jsonl
 cp runs/bench_seeds_gpu.jsonl "${OUT:-/tmp}/" 2>/dev/null; pack

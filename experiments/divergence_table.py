@@ -1,6 +1,6 @@
 """The divergence tables of experiments/run_divergence.sh next to the original study's.
 
-    python experiments/divergence_table.py runs/divergence [--out results/divergence_table.md]
+    python experiments/divergence_table.py runs/divergence [--out results/divergence_table.md] [--skip-empty]
 
 Each row is one setting (one factor changed from the base: lr 1e-4, batch 64, lambda 10, one
 critic update); the base setting's runs (COND-base) serve every factor. "Iterations" is the mean
@@ -61,7 +61,8 @@ def _row(cond: str, factor: str, value: str, original: str, rows: list[dict]) ->
     return "| " + " | ".join(map(str, [name, factor, value, original, *ours])) + " |"
 
 
-def table(root: Path) -> str:
+def table(root: Path, skip_empty: bool = False) -> str:
+    """The markdown table of ``root``; ``skip_empty`` leaves out the settings with no finished run."""
     lines = ["| model | factor | value | original: iterations | ours: runs | diverged | iterations "
              "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 | max abs gap logged |",
              "|" + "---|" * 11]
@@ -70,8 +71,10 @@ def table(root: Path) -> str:
             for value, original in values.items():
                 folder = root / f"{cond}-base" / "n_critic=1" if value == BASE[factor] \
                     else root / f"{cond}-{factor}" / f"{factor}={value}"
-                lines.append(_row(cond, factor, value + (" (base)" if value == BASE[factor] else ""),
-                                  f"{original:g}k", _runs(folder)))
+                rows = _runs(folder)
+                if rows or not skip_empty:
+                    lines.append(_row(cond, factor, value + (" (base)" if value == BASE[factor] else ""),
+                                      f"{original:g}k", rows))
     for folder in sorted(root.glob("*-*/*=*")):  # settings the original did not try, e.g. drift_penalty
         cond, factor = folder.parent.name.split("-", 1)
         value = folder.name.split("=", 1)[1]
@@ -87,8 +90,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("root", nargs="?", default="runs/divergence")
     p.add_argument("--out", default="")
+    p.add_argument("--skip-empty", action="store_true", help="leave out the settings with no finished run")
     a = p.parse_args(argv)
-    text = table(Path(a.root))
+    text = table(Path(a.root), a.skip_empty)
     print(text)
     if a.out:
         Path(a.out).write_text(text + "\n")

@@ -8,15 +8,15 @@
 #   python experiments/divergence_table.py runs/divergence     (the table, next to the original's)
 # VMAP=1 trains all SEEDS of a setting together (one vmapped run: for a GPU); SIZE=4096 runs the
 # study's downsized model instead (4096 samples at 4096 Hz, d=32) over lr x n_critic;
-# OUT=DIR writes elsewhere (default runs/divergence, runs/divergence_4096 for SIZE=4096); ARGS="--config.x=..."
+# DIR=FOLDER writes elsewhere (default runs/divergence, runs/divergence_4096 for SIZE=4096); ARGS="--config.x=..."
 # is passed to every sweep.
 set -uo pipefail
 seeds=${1:-"0 1 2 3 4 5 6 7 8 9"}
 if [ "${SIZE:-}" = 4096 ]; then
-  out=${OUT:-runs/divergence_4096}; suffix=",4096"
+  out=${DIR:-runs/divergence_4096}; suffix=",4096"
   jobs=("none lr_n_critic lr=1e-4,1e-5 n_critic=1,5" "concat lr_n_critic lr=1e-4,1e-5 n_critic=1,5")
 else
-  out=${OUT:-runs/divergence}; suffix=""
+  out=${DIR:-runs/divergence}; suffix=""
   jobs=("concat base n_critic=1" "none base n_critic=1" "concat lr lr=1e-5" "none lr lr=1e-5"
         "concat gp_lambda gp_lambda=100" "none gp_lambda gp_lambda=100" "none n_critic n_critic=5"
         "concat batch_size batch_size=8,16,32" "none batch_size batch_size=8,16,32"

@@ -99,6 +99,8 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2", "5000", "0.01"]
     assert rows[("concat", "batch_size", "8")][1:3] == ["0", ""]
     assert rows[("unconditional", "n_critic", "5")][:2] == ["0k", "0"]
+    short = divergence_table.table(tmp_path, skip_empty=True).splitlines()[2:]
+    assert len(short) == 4 and not any("not run" in line for line in short)  # the 3 base rows and lr 1e-5
     run("concat-drift_penalty/drift_penalty=1e-3", 0, None, [(0.3, 0.4)])  # a setting the original did not try
     last = divergence_table.table(tmp_path).splitlines()[-1]
     assert [c.strip() for c in last.split("|")[1:-1]] == ["concat", "drift_penalty", "1e-3", "not tried", "1", "0",
