@@ -19,4 +19,4 @@ for cell in $cells; do
       --config.seed=$seed --config.num_steps=$steps >> "$dir.log" 2>&1 || echo "$cell seed $seed failed: see $dir.log"
   done
 done
-python experiments/study/summarize.py "$out"
+python experiments/study/summarize.py "$out" --final-step "$steps"

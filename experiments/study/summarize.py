@@ -49,7 +49,8 @@ def plot(cells: dict[str, list[list[dict]]], out: Path) -> None:
         mean = [np.mean([r["accuracy"] for run in runs for r in run if r["step"] == s]) for s in steps]
         ax.plot(steps, mean, marker="o", label=f"{cell} ({len(runs)} seeds)")
     ax.set(xlabel="generator step", ylabel="intended-word accuracy (mean over seeds)", ylim=(0, 1))
-    ax.axhline(0.5, color="gray", lw=0.5, ls="--")
+    words = max((sum(k.startswith("accuracy/") for k in runs[0][0]) for runs in cells.values()), default=2)
+    ax.axhline(1 / max(words, 1), color="gray", lw=0.5, ls="--")  # chance
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
