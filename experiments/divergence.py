@@ -11,9 +11,8 @@ followed by ``,4096``: the study's downsized model itself (4096 samples at 4096 
     wavegan_jax sweep --config=experiments/divergence.py:none,4096 --grid 'lr=1e-4,1e-5 n_critic=1,5' \
         --seeds 0,1,2,3,4,5,6,7,8,9 --vmap --workdir runs/divergence_4096/none-lr_n_critic
 
-A run counts
-as diverged when |D loss| or |G loss| > 100 within its 5000 iterations (the study's rule). The
-study's base setting is not stated in one place; its tables imply lr 1e-4, lambda 10 and one
+A run counts as diverged when |D loss| or |G loss| > 100 within its 5000 iterations (the study's
+rule). The study's base setting is not stated in one place; its tables imply lr 1e-4, lambda 10 and one
 critic update per G update (its 5-critic setting diverged at once), with batch 64. The data are
 the bundled FSDD zero/one clips (the study used Speech Commands zero/one, not available here).
 """
