@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# What one call on a lent GPU runs (issue 7), in priority order, inside BUDGET seconds (default 480):
-# the divergence table of the study's downsized model (4096 samples at 4096 Hz, d=32, lr x n_critic,
-# 10 repeats vmapped), the 1024-sample table with 10 repeats vmapped into runs/divergence_gpu, then
-# the K-seeds benchmark. Whatever finished is packed into $OUT/divergence_gpu.tgz (no checkpoints).
+# What one call on a lent GPU runs, in priority order, inside BUDGET seconds (default 480).
+#   bash experiments/device_lease.sh study        (issue 6, first): the original study's grid on its
+#     model (experiments/study/downsized_zero_one.py: zero/one, 4096 samples at 4096 Hz, d=32), each
+#     cell's 3 seeds vmapped in one run, main cells first, into runs/study_downsized;
+#   bash experiments/device_lease.sh divergence   (issue 7): the divergence table of the study's
+#     downsized model (lr x n_critic, 10 repeats vmapped), the 1024-sample table with 10 repeats
+#     vmapped into runs/divergence_gpu, then the K-seeds benchmark.
+# A second call on the still-warm machine resumes where the first stopped (checkpoints stay there).
+# Whatever finished is packed into $OUT/TASK_gpu.tgz (no checkpoints).
 # The device has JAX with CUDA but not our small dependencies: carry them as wheels in .whl/ and the
 # prepared folders of experiments/divergence.py (see /work/.library/device/README.md):
-#   run(command="bash experiments/device_lease.sh", carry=[".whl", "data/prepared/fsdd_zero_one_1k_1024",
+#   run(command="bash experiments/device_lease.sh study", carry=[".whl", "data/prepared/fsdd_zero_one_1k_1024",
 #       "data/prepared/fsdd_zero_one_4096hz_4096"], timeout_s=560)
 set -u
+task=${1:-study}
 start=$(date +%s); budget=${BUDGET:-480}
 left() { echo $(( budget - ($(date +%s) - start) )); }
 PY=/opt/torch/.venv/bin/python3; [ -x $PY ] || PY=$(command -v python3)
@@ -16,6 +22,17 @@ $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade
 export PATH=$(dirname "$PY"):$PATH  # the venv's own python (a symlink to it would miss the venv)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())" || exit 1
+if [ "$task" = study ]; then
+  pack() { tar czf "${OUT:-/tmp}/study_gpu.tgz" --exclude=checkpoints --exclude=best runs/study_downsized 2>/dev/null; }
+  for cell in acgan,wgan_gp concat,wgan_gp sample_in_channel,wgan_gp projection,hinge none,wgan_gp \
+      concat,nonsaturating acgan,nonsaturating sample_in_channel,nonsaturating none,nonsaturating acgan,nonsaturating,study; do
+    t=$(left); [ "$t" -gt 60 ] && VMAP=1 CELLS=$cell STUDY=downsized_zero_one OUT=runs/study_downsized \
+      timeout "$t" bash experiments/study/run_quick.sh "0 1 2"; pack
+  done
+  python experiments/study/summarize.py runs/study_downsized
+  echo "device script done after $(( $(date +%s) - start )) s"; exit 0
+fi
+[ "$task" = divergence ] || { echo "unknown task $task; known: study, divergence"; exit 2; }
 seeds="0 1 2 3 4 5 6 7 8 9"
 export ARGS="--config.checkpoint_every=5000"
 pack() { tar czf "${OUT:-/tmp}/divergence_gpu.tgz" --exclude=checkpoints runs/divergence_4096 runs/divergence_gpu 2>/dev/null; }

@@ -62,7 +62,8 @@ def test_every_experiment_loads_and_shrinks(name):
 
 @pytest.mark.parametrize("name,arg", [("quick_zero_one", "concat,nonsaturating,study"),
                                       ("heldout_zero_one", "acgan,wgan_gp"),
-                                      ("fsdd_digits", "projection,hinge")])
+                                      ("fsdd_digits", "projection,hinge"),
+                                      ("downsized_zero_one", "sample_in_channel,nonsaturating")])
 def test_study_cells_are_valid_configs(name, arg):
     from wavegan_jax import train
     mod = importlib.import_module(f"experiments.study.{name}")
@@ -73,3 +74,26 @@ def test_study_cells_are_valid_configs(name, arg):
     if name == "fsdd_digits":
         from wavegan_jax import data
         assert len(data.parse_words(c.data.words)) == 10 and c.classifier.prepared == ""
+    if name == "downsized_zero_one":  # the original study's model size
+        assert (c.model.length, c.data.sample_rate, c.model.d) == (4096, 4096, 32)
+
+
+def test_study_summary_reads_one_run_per_seed_and_vmapped_seeds(tmp_path):
+    from experiments.study import summarize
+
+    def run(folder, steps, accuracy):
+        folder.mkdir(parents=True)
+        rows = [{"step": s, "accuracy": accuracy, "fid": 10.0 * s} for s in steps]
+        (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+
+    run(tmp_path / "acgan-wgan_gp-s0", [250, 500], 0.6)
+    run(tmp_path / "acgan-wgan_gp-s1", [250, 500], 0.8)
+    run(tmp_path / "acgan-wgan_gp-s2", [250], 0.9)  # unfinished: left out
+    run(tmp_path / "concat-wgan_gp" / "seed_0", [250, 500], 0.5)  # one vmapped run, 2 seeds
+    run(tmp_path / "concat-wgan_gp" / "seed_1", [250, 500], 0.7)
+    cells = summarize.load(tmp_path, final_step=500)
+    assert sorted(cells) == ["acgan-wgan_gp", "concat-wgan_gp"]
+    assert [len(cells[c]) for c in sorted(cells)] == [2, 2]
+    lines = summarize.table(cells).splitlines()
+    assert lines[2].startswith("| acgan-wgan_gp | 2 | 0.7 ± 0.1 |") and "5e+03 ± 0" in lines[2]
+    assert lines[3].startswith("| concat-wgan_gp | 2 | 0.6 ± 0.1 |")

@@ -3,7 +3,8 @@
 #   bash experiments/study/run_quick.sh [SEEDS]      e.g. bash experiments/study/run_quick.sh "0 1 2"
 # Cells run one after another, all seeds of a cell before the next; CELLS="acgan,wgan_gp ..." picks some.
 # STUDY=heldout_zero_one OUT=runs/study_heldout runs the cells of experiments/study/heldout_zero_one.py;
-# STEPS=2000 trains (or resumes) every cell to 2000 steps instead of 1000.
+# STEPS=2000 trains (or resumes) every cell to 2000 steps instead of 1000. VMAP=1 trains a cell's
+# seeds (consecutive, e.g. "0 1 2") together in one vmapped run, OUT/CELL/seed_S (for an accelerator).
 set -euo pipefail
 seeds=${1:-0}
 cells=${CELLS:-"acgan,wgan_gp projection,hinge concat,wgan_gp concat,nonsaturating sample_in_channel,wgan_gp none,wgan_gp acgan,nonsaturating sample_in_channel,nonsaturating none,nonsaturating"}
@@ -11,10 +12,19 @@ study=${STUDY:-quick_zero_one}
 out=${OUT:-runs/study_quick}
 steps=${STEPS:-1000}
 mkdir -p "$out"
+finished() { [ -f "$1/metrics.jsonl" ] && grep -q "\"step\": $steps," "$1/metrics.jsonl"; }
 for cell in $cells; do
+  if [ -n "${VMAP:-}" ]; then
+    set -- $seeds; dir=$out/${cell//,/-}; todo=0
+    for seed in $seeds; do finished "$dir/seed_$seed" || todo=1; done
+    [ $todo = 0 ] || python -m wavegan_jax train --config=experiments/study/$study.py:$cell --workdir=$dir \
+      --config.seed=$1 --config.num_seeds=$# --config.num_steps=$steps >> "$dir.log" 2>&1 \
+      || echo "$cell seeds $seeds failed: see $dir.log"
+    continue
+  fi
   for seed in $seeds; do
     dir=$out/${cell//,/-}-s$seed
-    if [ -f "$dir/metrics.jsonl" ] && grep -q "\"step\": $steps," "$dir/metrics.jsonl"; then continue; fi
+    if finished "$dir"; then continue; fi
     python -m wavegan_jax train --config=experiments/study/$study.py:$cell --workdir=$dir \
       --config.seed=$seed --config.num_steps=$steps >> "$dir.log" 2>&1 || echo "$cell seed $seed failed: see $dir.log"
   done

@@ -1,5 +1,6 @@
-"""Summarise study runs: per cell (runs named CELL-sSEED), the last evaluation's metrics as
-mean ± std over the seeds that finished, and a plot of accuracy against steps.
+"""Summarise study runs: per cell (runs named CELL-sSEED, or CELL/seed_SEED for a cell whose seeds
+trained vmapped in one run), the last evaluation's metrics as mean ± std over the seeds that
+finished, and a plot of accuracy against steps.
 
     python experiments/study/summarize.py runs/study_quick [--plot RESULTS_curves.png]
 """
@@ -17,10 +18,11 @@ COLS = ["accuracy", "audible_accuracy", "fid", "per_word_fid", "ndb_k", "nn_dist
 def load(root: Path, final_step: int) -> dict[str, list[list[dict]]]:
     """cell -> list (one per finished seed) of that run's evaluation rows."""
     cells = defaultdict(list)
-    for f in sorted(root.glob("*/metrics.jsonl")):
+    for f in sorted([*root.glob("*/metrics.jsonl"), *root.glob("*/seed_*/metrics.jsonl")]):
         rows = [json.loads(line) for line in f.read_text().splitlines()]
+        member = f.parent.name.startswith("seed_")
         if rows and rows[-1]["step"] == final_step:
-            cells[re.sub(r"-s\d+$", "", f.parent.name)].append(rows)
+            cells[f.parent.parent.name if member else re.sub(r"-s\d+$", "", f.parent.name)].append(rows)
     return cells
 
 
