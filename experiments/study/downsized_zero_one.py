@@ -11,7 +11,7 @@ study's Speech Commands zero/one is not available here (``--config.data.source=s
 --config.data.path=FOLDER --config.data.prepared=data/prepared/sc_zero_one_4096hz_4096`` uses it).
 d=32 costs about 2 s per step on the 2-core CPU, so the grid is meant for an accelerator: on one,
 ``STUDY=downsized_zero_one OUT=runs/study_downsized bash experiments/study/run_quick.sh "0 1 2"``,
-or ``VMAP=3`` there to train a cell's three seeds together (``experiments/device_lease.sh study``).
+or with ``VMAP=1`` there to train a cell's three seeds together (``experiments/device_lease.sh study``).
 """
 from experiments.study import quick_zero_one
 
