@@ -152,3 +152,16 @@ def test_spec_augment_zeroes_bounded_bands_and_nothing_else():
         expected[:, freq_cols] = 0
         np.testing.assert_array_equal(clip, expected)  # nothing outside the two bands is touched
     assert not np.array_equal(y[0], y[1]) or not np.array_equal(y[1], y[2])  # bands differ per clip
+
+
+def test_label_sensitivity_follows_the_kept_checkpoints(trained_run):
+    from experiments.study import label_sensitivity
+
+    rows = [label_sensitivity.sensitivity(str(trained_run), ckpt) for ckpt in ("2", "latest")]
+    assert [r["step"] for r in rows] == [2, 3]
+    for r in rows:  # concat: D takes the label at its input, so a wrong label moves its logit
+        assert r["mean_abs_change_wrong_label"] > 0 and 0 <= r["match_rate"] <= 1
+        assert 0 <= r["g_grad_label_share"] <= 2
+    assert rows[0]["logit_std_over_clips"] != rows[1]["logit_std_over_clips"]  # another D
+    with pytest.raises(ValueError, match="no checkpoint 1 in"):
+        label_sensitivity.sensitivity(str(trained_run), "1")

@@ -12,8 +12,12 @@
   whatever word it was asked for (no word-specific signal); 1 means orthogonal pushes.
 
     python experiments/study/label_sensitivity.py runs/study_quick/concat-wgan_gp-s0 ...
+    python experiments/study/label_sensitivity.py runs/study_quick/projection-hinge-s1 --checkpoints 250,500,1000
+
+``--checkpoints`` measures the same quantities at earlier kept checkpoints (steps), to follow
+them along training; the default is the last checkpoint.
 """
-import sys
+import argparse
 
 import jax
 import jax.numpy as jnp
@@ -22,15 +26,15 @@ import numpy as np
 from wavegan_jax import data, sampling, train
 
 
-def sensitivity(workdir: str) -> dict:
-    run = sampling.load_run(workdir)
+def sensitivity(workdir: str, checkpoint: str = "latest") -> dict:
+    run = sampling.load_run(workdir, checkpoint)
     audio, labels = (np.asarray(a) for a in data.load_split(run.config.data.prepared, "test"))
     shifts = jnp.zeros((len(audio), 4), jnp.int32)
     d = lambda y: np.asarray(run.D.apply(run.state.d_params, jnp.asarray(audio), jnp.asarray(y), shifts)[0])
     true = d(labels)
     k = max(run.num_classes, 1)
     wrong = np.mean([np.abs(true - d((labels + j) % k)) for j in range(1, k)], axis=0)
-    return {"run": workdir, "logit_std_over_clips": float(true.std()),
+    return {"run": workdir, "step": run.step_count, "logit_std_over_clips": float(true.std()),
             "mean_abs_change_wrong_label": float(wrong.mean()),
             "ratio": float(wrong.mean() / (true.std() + 1e-12)),
             "match_rate": _match_rate(d, labels, k),
@@ -65,5 +69,10 @@ def _match_rate(d, labels, k) -> float:
 
 
 if __name__ == "__main__":
-    for w in sys.argv[1:]:
-        print(sensitivity(w))
+    p = argparse.ArgumentParser()
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--checkpoints", default="latest", help="comma-separated steps of kept checkpoints")
+    a = p.parse_args()
+    for w in a.runs:
+        for ckpt in a.checkpoints.split(","):
+            print(sensitivity(w, ckpt))
