@@ -83,7 +83,8 @@ def test_study_summary_reads_one_run_per_seed_and_vmapped_seeds(tmp_path):
 
     def run(folder, steps, accuracy):
         folder.mkdir(parents=True)
-        rows = [{"step": s, "accuracy": accuracy, "fid": 10.0 * s} for s in steps]
+        rows = [{"step": s, "accuracy": accuracy, "accuracy/zero": accuracy + 0.1, "accuracy/one": accuracy - 0.3,
+                 "fid": 10.0 * s} for s in steps]
         (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
 
     run(tmp_path / "acgan-wgan_gp-s0", [250, 500], 0.6)
@@ -97,3 +98,4 @@ def test_study_summary_reads_one_run_per_seed_and_vmapped_seeds(tmp_path):
     lines = summarize.table(cells).splitlines()
     assert lines[2].startswith("| acgan-wgan_gp | 2 | 0.7 ± 0.1 |") and "5e+03 ± 0" in lines[2]
     assert lines[3].startswith("| concat-wgan_gp | 2 | 0.6 ± 0.1 |")
+    assert lines[2].endswith("| zero; zero, one |") and lines[3].endswith("| zero; zero |")

@@ -26,15 +26,22 @@ def load(root: Path, final_step: int) -> dict[str, list[list[dict]]]:
     return cells
 
 
+def heard_words(row: dict, above: float = 0.4) -> str:
+    """The words of one evaluation row whose accuracy is above ``above``, best first."""
+    acc = {k.split("/", 1)[1]: v for k, v in row.items() if k.startswith("accuracy/")}
+    return ", ".join(w for w, v in sorted(acc.items(), key=lambda kv: -kv[1]) if v > above) or "-"
+
+
 def table(cells: dict[str, list[list[dict]]]) -> str:
-    lines = ["| cell | seeds | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 2) + "|"]
+    lines = ["| cell | seeds | " + " | ".join(COLS) + " | words above 0.4 (per seed) |", "|---" * (len(COLS) + 3) + "|"]
     for cell, runs in cells.items():
         vals = [[r[-1].get(c) for r in runs] for c in COLS]
         # runs evaluated before a metric existed lack it: experiments/study/rescore.py computes it
         text = [f"{np.mean(v):.3g} ± {np.std(v):.2g}" if None not in v else "rescore.py" for v in vals]
         if cell.startswith("none"):  # no intended words: "accuracy" would be the share heard as word 0
             text[COLS.index("accuracy")] = text[COLS.index("audible_accuracy")] = "n/a"
-        lines.append(f"| {cell} | {len(runs)} | " + " | ".join(text) + " |")
+        words = "; ".join(heard_words(r[-1]) for r in runs) if not cell.startswith("none") else ""
+        lines.append(f"| {cell} | {len(runs)} | " + " | ".join(text) + f" | {words} |")
     return "\n".join(lines)
 
 
