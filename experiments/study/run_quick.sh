@@ -15,10 +15,12 @@ mkdir -p "$out"
 finished() { [ -f "$1/metrics.jsonl" ] && grep -q "\"step\": $steps," "$1/metrics.jsonl"; }
 for cell in $cells; do
   if [ -n "${VMAP:-}" ]; then
-    set -- $seeds; dir=$out/${cell//,/-}; todo=0
-    for seed in $seeds; do finished "$dir/seed_$seed" || todo=1; done
+    read -ra s <<< "$seeds"; dir=$out/${cell//,/-}; todo=0
+    [ "$seeds" = "$(seq -s ' ' "${s[0]}" $(( s[0] + ${#s[@]} - 1 )))" ] \
+      || { echo "VMAP=1 trains consecutive seeds (seed, seed + 1, ...); got \"$seeds\"" >&2; exit 2; }
+    for seed in "${s[@]}"; do finished "$dir/seed_$seed" || todo=1; done
     [ $todo = 0 ] || python -m wavegan_jax train --config=experiments/study/$study.py:$cell --workdir=$dir \
-      --config.seed=$1 --config.num_seeds=$# --config.num_steps=$steps >> "$dir.log" 2>&1 \
+      --config.seed="${s[0]}" --config.num_seeds=${#s[@]} --config.num_steps=$steps >> "$dir.log" 2>&1 \
       || echo "$cell seeds $seeds failed: see $dir.log"
     continue
   fi

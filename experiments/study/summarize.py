@@ -38,9 +38,10 @@ def table(cells: dict[str, list[list[dict]]]) -> str:
         vals = [[r[-1].get(c) for r in runs] for c in COLS]
         # runs evaluated before a metric existed lack it: experiments/study/rescore.py computes it
         text = [f"{np.mean(v):.3g} ± {np.std(v):.2g}" if None not in v else "rescore.py" for v in vals]
+        words = "; ".join(heard_words(r[-1]) for r in runs)
         if cell.startswith("none"):  # no intended words: "accuracy" would be the share heard as word 0
             text[COLS.index("accuracy")] = text[COLS.index("audible_accuracy")] = "n/a"
-        words = "; ".join(heard_words(r[-1]) for r in runs) if not cell.startswith("none") else ""
+            words = ""
         lines.append(f"| {cell} | {len(runs)} | " + " | ".join(text) + f" | {words} |")
     return "\n".join(lines)
 
