@@ -7,6 +7,9 @@
 #     downsized model (lr x n_critic, 10 repeats vmapped), the 1024-sample table with 10 repeats
 #     vmapped into runs/divergence_gpu, then the K-seeds benchmark.
 # A second call on the still-warm machine resumes where the first stopped (checkpoints stay there).
+# The study grid takes about 17 minutes of an H100 (93-125 s per cell): more than one 15-minute lease.
+# A fresh machine skips the cells whose seeds finished when runs/study_downsized is carried (their
+# metrics.jsonl is what counts; checkpoints are not needed).
 # Whatever finished is packed into $OUT/TASK_gpu.tgz (no checkpoints).
 # The device has JAX with CUDA but not our small dependencies: carry them as wheels in .whl/ and the
 # prepared folders of experiments/divergence.py (see /work/.library/device/README.md):
