@@ -18,8 +18,14 @@ for cell in $cells; do
     read -ra s <<< "$seeds"; dir=$out/${cell//,/-}; todo=0
     [ "$seeds" = "$(seq -s ' ' "${s[0]}" $(( s[0] + ${#s[@]} - 1 )))" ] \
       || { echo "VMAP=1 trains consecutive seeds (seed, seed + 1, ...); got \"$seeds\"" >&2; exit 2; }
-    # a seed finished in either layout (OUT/CELL/seed_S, or OUT/CELL-sS by a run without VMAP) counts
-    for seed in "${s[@]}"; do finished "$dir/seed_$seed" || finished "$dir-s$seed" || todo=1; done
+    # a seed finished in either layout (OUT/CELL/seed_S, or OUT/CELL-sS by a run without VMAP) counts;
+    # a vmapped run would train the latter again and summarize.py would count them twice
+    alone=0
+    for seed in "${s[@]}"; do
+      finished "$dir/seed_$seed" && continue; finished "$dir-s$seed" && alone=1 && continue; todo=1
+    done
+    [ $todo = 0 ] || [ $alone = 0 ] \
+      || { echo "$cell: some of seeds \"$seeds\" finished without VMAP in $out; run the rest without VMAP" >&2; exit 2; }
     [ $todo = 0 ] || python -m wavegan_jax train --config=experiments/study/$study.py:$cell --workdir=$dir \
       --config.seed="${s[0]}" --config.num_seeds=${#s[@]} --config.num_steps=$steps >> "$dir.log" 2>&1 \
       || echo "$cell seeds $seeds failed: see $dir.log"
