@@ -1,6 +1,7 @@
 """The divergence tables of experiments/run_divergence.sh next to the original study's.
 
-    python experiments/divergence_table.py runs/divergence [--out results/divergence_table.md] [--skip-empty]
+    python experiments/divergence_table.py runs/divergence [--out results/divergence_table.md] [--skip-empty] \
+        [--runs-json results/divergence_cpu_runs.json]
 
 Each row is one setting (one factor changed from the base: lr 1e-4, batch 64, lambda 10, one
 critic update); the base setting's runs (COND-base) serve every factor. "Iterations" is the mean
@@ -86,16 +87,26 @@ def table(root: Path, skip_empty: bool = False) -> str:
     return "\n".join(lines)
 
 
+def every_run(root: Path) -> list[dict]:
+    """One record per finished run under ``root`` (COND-FACTOR/CELL/seed_S): the numbers behind the table."""
+    keys = ("status", "steps", "diverged_at", "max_abs_loss", "first_above_10", "max_abs_gap")
+    return [{"setting": f"{folder.parent.name}/{folder.name}", "seed": r["seed"], **{k: r.get(k) for k in keys}}
+            for folder in sorted(root.glob("*-*/*=*")) for r in _runs(folder)]
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("root", nargs="?", default="runs/divergence")
     p.add_argument("--out", default="")
     p.add_argument("--skip-empty", action="store_true", help="leave out the settings with no finished run")
+    p.add_argument("--runs-json", default="", help="also write every finished run's numbers to this JSON file")
     a = p.parse_args(argv)
     text = table(Path(a.root), a.skip_empty)
     print(text)
     if a.out:
         Path(a.out).write_text(text + "\n")
+    if a.runs_json:
+        Path(a.runs_json).write_text(json.dumps(every_run(Path(a.root)), indent=1) + "\n")
 
 
 if __name__ == "__main__":

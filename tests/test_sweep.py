@@ -105,3 +105,9 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     last = divergence_table.table(tmp_path).splitlines()[-1]
     assert [c.strip() for c in last.split("|")[1:-1]] == ["concat", "drift_penalty", "1e-3", "not tried", "1", "0",
                                                           "5.0k", "5000", "0.4", "5000", "0.03"]
+    divergence_table.main([str(tmp_path), "--runs-json", str(tmp_path / "runs.json")])
+    records = {(r["setting"], r["seed"]): r for r in json.loads((tmp_path / "runs.json").read_text())}
+    assert len(records) == 4
+    assert records[("concat-base/n_critic=1", "seed_0")] == {
+        "setting": "concat-base/n_critic=1", "seed": "seed_0", "status": "diverged", "steps": 1234,
+        "diverged_at": 1234, "max_abs_loss": 150.0, "first_above_10": 200, "max_abs_gap": 15.0}
