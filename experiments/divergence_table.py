@@ -9,8 +9,8 @@ number of iterations reached before divergence, each run floored to the thousand
 did (5000: none diverged in its 5000 iterations); runs still in progress are not counted. "Max
 |loss|" is the largest |D loss| (penalty included) or |G loss| logged (every 100 steps) over the
 runs: how far the setting stayed from the divergence threshold of 100; "|loss| > 10" is the mean
-first logged step at which it passed 10 (5000 when it never did): the same rule at a tenth of
-the threshold, to rank settings that never reach 100. "Max |gap|" is the largest logged critic
+first logged step at which it passed 10 (5000 when it never did), and "runs past 10" how many
+runs did: the same rule at a tenth of the threshold, to rank settings that never reach 100. "Max |gap|" is the largest logged critic
 gap E[D(real)] - E[D(fake)] (the Wasserstein estimate): when it is far below max |loss|, the loss
 was large because of the critic's level (E[D(real)] + E[D(fake)]) / 2, which the WGAN loss leaves
 free and G's loss (-E[D(fake)]) reports, not because D separated real from fake.
@@ -51,13 +51,14 @@ def _runs(folder: Path) -> list[dict]:
 
 
 def _row(cond: str, factor: str, value: str, original: str, rows: list[dict]) -> str:
-    ours = [0, "", "not run", "", "", "", ""]
+    ours = [0, "", "not run", "", "", "", "", ""]
     if rows:
         s = sweep.summarize(rows, [], 5000)[0]
         peak = lambda k: max((r[k] for r in rows if r[k] is not None), default=float("nan"))
         ours = [s["runs"], s["diverged"], f"{s['iterations_floor_1000'] / 1000:.1f}k",
                 f"{s['iterations_before_divergence']:.0f}", f"{peak('max_abs_loss'):.3g}",
-                f"{sum(r['first_above_10'] for r in rows) / len(rows):.0f}", f"{peak('max_abs_gap'):.3g}"]
+                f"{sum(r['first_above_10'] for r in rows) / len(rows):.0f}",
+                sum(r["first_above_10"] < 5000 for r in rows), f"{peak('max_abs_gap'):.3g}"]
     name = "unconditional" if cond == "none" else cond
     return "| " + " | ".join(map(str, [name, factor, value, original, *ours])) + " |"
 
@@ -65,8 +66,8 @@ def _row(cond: str, factor: str, value: str, original: str, rows: list[dict]) ->
 def table(root: Path, skip_empty: bool = False) -> str:
     """The markdown table of ``root``; ``skip_empty`` leaves out the settings with no finished run."""
     lines = ["| model | factor | value | original: iterations | ours: runs | diverged | iterations "
-             "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 | max abs gap logged |",
-             "|" + "---|" * 11]
+             "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 | runs past 10 | max abs gap logged |",
+             "|" + "---|" * 12]
     for cond, factors in ORIGINAL.items():
         for factor, values in factors.items():
             for value, original in values.items():

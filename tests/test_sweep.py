@@ -95,8 +95,8 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     for factor, value, original in (("lr", "1e-4 (base)", "0.2k"), ("batch_size", "64 (base)", "0.4k"),
                                     ("gp_lambda", "10 (base)", "0k")):
         # |loss| first above 10 at step 200 (seed 0) and never (seed 1: 5000)
-        assert rows[("concat", factor, value)] == [original, "2", "1", "3.0k", "3117", "150", "2600", "15"]
-    assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2", "5000", "0.01"]
+        assert rows[("concat", factor, value)] == [original, "2", "1", "3.0k", "3117", "150", "2600", "1", "15"]
+    assert rows[("concat", "lr", "1e-5")] == ["4.5k", "1", "0", "5.0k", "5000", "0.2", "5000", "0", "0.01"]
     assert rows[("concat", "batch_size", "8")][1:3] == ["0", ""]
     assert rows[("unconditional", "n_critic", "5")][:2] == ["0k", "0"]
     short = divergence_table.table(tmp_path, skip_empty=True).splitlines()[2:]
@@ -104,7 +104,7 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     run("concat-drift_penalty/drift_penalty=1e-3", 0, None, [(0.3, 0.4)])  # a setting the original did not try
     last = divergence_table.table(tmp_path).splitlines()[-1]
     assert [c.strip() for c in last.split("|")[1:-1]] == ["concat", "drift_penalty", "1e-3", "not tried", "1", "0",
-                                                          "5.0k", "5000", "0.4", "5000", "0.03"]
+                                                          "5.0k", "5000", "0.4", "5000", "0", "0.03"]
     divergence_table.main([str(tmp_path), "--runs-json", str(tmp_path / "runs.json")])
     records = {(r["setting"], r["seed"]): r for r in json.loads((tmp_path / "runs.json").read_text())}
     assert len(records) == 4
