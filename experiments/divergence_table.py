@@ -10,8 +10,9 @@ did (5000: none diverged in its 5000 iterations); runs still in progress are not
 |loss|" is the largest |D loss| (penalty included) or |G loss| logged (every 100 steps) over the
 runs: how far the setting stayed from the divergence threshold of 100; "|loss| > 10" is the mean
 first logged step at which it passed 10 (5000 when it never did), and "runs past 10" how many
-runs did: the same rule at a tenth of the threshold, to rank settings that never reach 100. "Max |gap|" is the largest logged critic
-gap E[D(real)] - E[D(fake)] (the Wasserstein estimate): when it is far below max |loss|, the loss
+runs did: the same rule at a tenth of the threshold, to rank settings that never reach 100.
+"Max |gap|" is the largest logged critic gap E[D(real)] - E[D(fake)] (the Wasserstein
+estimate): when it is far below max |loss|, the loss
 was large because of the critic's level (E[D(real)] + E[D(fake)]) / 2, which the WGAN loss leaves
 free and G's loss (-E[D(fake)]) reports, not because D separated real from fake.
 """
