@@ -12,9 +12,9 @@ runs: how far the setting stayed from the divergence threshold of 100; "|loss| >
 first logged step at which it passed 10 (5000 when it never did), and "runs past 10" how many
 runs did: the same rule at a tenth of the threshold, to rank settings that never reach 100.
 "Max |gap|" is the largest logged critic gap E[D(real)] - E[D(fake)] (the Wasserstein
-estimate): when it is far below max |loss|, the loss
-was large because of the critic's level (E[D(real)] + E[D(fake)]) / 2, which the WGAN loss leaves
-free and G's loss (-E[D(fake)]) reports, not because D separated real from fake.
+estimate): when it is far below max |loss|, the loss was large because of the critic's level
+(E[D(real)] + E[D(fake)]) / 2, which the WGAN loss leaves free and G's loss (-E[D(fake)])
+reports, not because D separated real from fake.
 """
 from __future__ import annotations
 
