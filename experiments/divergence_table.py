@@ -1,7 +1,11 @@
 """The divergence tables of experiments/run_divergence.sh next to the original study's.
 
     python experiments/divergence_table.py runs/divergence [--out results/divergence_table.md] [--skip-empty] \
-        [--runs-json results/divergence_cpu_runs.json]
+        [--previous results/divergence_cpu_runs.json] [--runs-json results/divergence_cpu_runs.json]
+
+``--previous`` pools in the records of an earlier ``--runs-json`` (runs whose folders are gone, e.g.
+from another machine or session); a run found under the root replaces the record of the same
+setting and seed.
 
 Each row is one setting (one factor changed from the base: lr 1e-4, batch 64, lambda 10, one
 critic update); the base setting's runs (COND-base) serve every factor. "Iterations" is the mean
@@ -64,36 +68,49 @@ def _row(cond: str, factor: str, value: str, original: str, rows: list[dict]) ->
     return "| " + " | ".join(map(str, [name, factor, value, original, *ours])) + " |"
 
 
-def table(root: Path, skip_empty: bool = False) -> str:
-    """The markdown table of ``root``; ``skip_empty`` leaves out the settings with no finished run."""
+def collect(root: Path, previous: list[dict] | None = None) -> dict[str, list[dict]]:
+    """Every finished run, by setting ("COND-FACTOR/CELL"): the records of ``previous`` (an earlier
+    ``--runs-json``) overlaid with the runs found under ``root`` (COND-FACTOR/CELL/seed_S)."""
+    keys = ("status", "steps", "diverged_at", "max_abs_loss", "first_above_10", "max_abs_gap")
+    found = {(r["setting"], r["seed"]): r for r in previous or []}
+    for folder in sorted(root.glob("*-*/*=*")):
+        setting = f"{folder.parent.name}/{folder.name}"
+        for r in _runs(folder):
+            found[(setting, r["seed"])] = {"setting": setting, "seed": r["seed"], **{k: r.get(k) for k in keys}}
+    out: dict[str, list[dict]] = {}
+    for (setting, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0], int(kv[0][1].split("_")[-1]))):
+        out.setdefault(setting, []).append({**r, "cell": setting.split("/", 1)[1]})
+    return out
+
+
+def table(runs: dict[str, list[dict]] | Path, skip_empty: bool = False) -> str:
+    """The markdown table of ``runs`` (from :func:`collect`, or a root folder to collect);
+    ``skip_empty`` leaves out the settings with no finished run."""
+    if isinstance(runs, Path):
+        runs = collect(runs)
     lines = ["| model | factor | value | original: iterations | ours: runs | diverged | iterations "
              "(floored) | iterations (exact) | max abs loss logged | abs loss > 10 | runs past 10 | max abs gap logged |",
              "|" + "---|" * 12]
     for cond, factors in ORIGINAL.items():
         for factor, values in factors.items():
             for value, original in values.items():
-                folder = root / f"{cond}-base" / "n_critic=1" if value == BASE[factor] \
-                    else root / f"{cond}-{factor}" / f"{factor}={value}"
-                rows = _runs(folder)
+                setting = f"{cond}-base/n_critic=1" if value == BASE[factor] else f"{cond}-{factor}/{factor}={value}"
+                rows = runs.get(setting, [])
                 if rows or not skip_empty:
                     lines.append(_row(cond, factor, value + (" (base)" if value == BASE[factor] else ""),
                                       f"{original:g}k", rows))
-    for folder in sorted(root.glob("*-*/*=*")):  # settings the original did not try, e.g. drift_penalty
-        cond, factor = folder.parent.name.split("-", 1)
-        value = folder.name.split("=", 1)[1]
+    for setting, rows in sorted(runs.items()):  # settings the original did not try, e.g. drift_penalty
+        cond, factor = setting.split("/", 1)[0].split("-", 1)
+        value = setting.split("=", 1)[1]
         if factor == "base" or value in ORIGINAL.get(cond, {}).get(factor, {}):
             continue
-        rows = _runs(folder)
-        if rows:
-            lines.append(_row(cond, factor, value, "not tried", rows))
+        lines.append(_row(cond, factor, value, "not tried", rows))
     return "\n".join(lines)
 
 
-def every_run(root: Path) -> list[dict]:
-    """One record per finished run under ``root`` (COND-FACTOR/CELL/seed_S): the numbers behind the table."""
-    keys = ("status", "steps", "diverged_at", "max_abs_loss", "first_above_10", "max_abs_gap")
-    return [{"setting": f"{folder.parent.name}/{folder.name}", "seed": r["seed"], **{k: r.get(k) for k in keys}}
-            for folder in sorted(root.glob("*-*/*=*")) for r in _runs(folder)]
+def every_run(runs: dict[str, list[dict]]) -> list[dict]:
+    """One record per finished run: the numbers behind the table."""
+    return [{k: v for k, v in r.items() if k != "cell"} for rows in runs.values() for r in rows]
 
 
 def main(argv=None) -> None:
@@ -101,14 +118,16 @@ def main(argv=None) -> None:
     p.add_argument("root", nargs="?", default="runs/divergence")
     p.add_argument("--out", default="")
     p.add_argument("--skip-empty", action="store_true", help="leave out the settings with no finished run")
+    p.add_argument("--previous", default="", help="pool in the run records of an earlier --runs-json")
     p.add_argument("--runs-json", default="", help="also write every finished run's numbers to this JSON file")
     a = p.parse_args(argv)
-    text = table(Path(a.root), a.skip_empty)
+    runs = collect(Path(a.root), json.loads(Path(a.previous).read_text()) if a.previous else None)
+    text = table(runs, a.skip_empty)
     print(text)
     if a.out:
         Path(a.out).write_text(text + "\n")
     if a.runs_json:
-        Path(a.runs_json).write_text(json.dumps(every_run(Path(a.root)), indent=1) + "\n")
+        Path(a.runs_json).write_text(json.dumps(every_run(runs), indent=1) + "\n")
 
 
 if __name__ == "__main__":

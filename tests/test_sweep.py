@@ -111,3 +111,16 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     assert records[("concat-base/n_critic=1", "seed_0")] == {
         "setting": "concat-base/n_critic=1", "seed": "seed_0", "status": "diverged", "steps": 1234,
         "diverged_at": 1234, "max_abs_loss": 150.0, "first_above_10": 200, "max_abs_gap": 15.0}
+    # --previous pools an earlier --runs-json (folders gone) with the runs found now: same table,
+    # and a run found under the root replaces the record of the same setting and seed
+    later = tmp_path / "later"
+    later.mkdir()
+    whole = divergence_table.table(tmp_path)
+    pooled = divergence_table.collect(later, json.loads((tmp_path / "runs.json").read_text()))
+    assert divergence_table.table(pooled) == whole
+    f = later / "concat-lr" / "lr=1e-5" / "seed_0"
+    f.mkdir(parents=True)
+    (f / "result.json").write_text(json.dumps({"status": "diverged", "steps": 300, "diverged_at": 300}))
+    divergence_table.main([str(later), "--previous", str(tmp_path / "runs.json"), "--runs-json", str(later / "r.json")])
+    merged = {(r["setting"], r["seed"]): r for r in json.loads((later / "r.json").read_text())}
+    assert len(merged) == 4 and merged[("concat-lr/lr=1e-5", "seed_0")]["diverged_at"] == 300
