@@ -51,14 +51,14 @@ def _runs(folder: Path) -> list[dict]:
         r["max_abs_loss"] = max((p for _, p in peaks), default=None)
         r["first_above_10"] = min([step for step, p in peaks if p > 10 and step <= 5000] + [5000])
         r["max_abs_gap"] = max((abs(x["wasserstein"]) for x in logged if "wasserstein" in x), default=None)
-        rows.append({"cell": folder.name, "seed": f.parent.name, **r})
+        rows.append({"seed": f.parent.name, **r})
     return rows
 
 
 def _row(cond: str, factor: str, value: str, original: str, rows: list[dict]) -> str:
     ours = [0, "", "not run", "", "", "", "", ""]
     if rows:
-        s = sweep.summarize(rows, [], 5000)[0]
+        s = sweep.summarize([{**r, "cell": ""} for r in rows], [], 5000)[0]
         peak = lambda k: max((r[k] for r in rows if r[k] is not None), default=float("nan"))
         ours = [s["runs"], s["diverged"], f"{s['iterations_floor_1000'] / 1000:.1f}k",
                 f"{s['iterations_before_divergence']:.0f}", f"{peak('max_abs_loss'):.3g}",
@@ -79,7 +79,7 @@ def collect(root: Path, previous: list[dict] | None = None) -> dict[str, list[di
             found[(setting, r["seed"])] = {"setting": setting, "seed": r["seed"], **{k: r.get(k) for k in keys}}
     out: dict[str, list[dict]] = {}
     for (setting, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0], int(kv[0][1].split("_")[-1]))):
-        out.setdefault(setting, []).append({**r, "cell": setting.split("/", 1)[1]})
+        out.setdefault(setting, []).append(r)
     return out
 
 
@@ -110,7 +110,7 @@ def table(runs: dict[str, list[dict]] | Path, skip_empty: bool = False) -> str:
 
 def every_run(runs: dict[str, list[dict]]) -> list[dict]:
     """One record per finished run: the numbers behind the table."""
-    return [{k: v for k, v in r.items() if k != "cell"} for rows in runs.values() for r in rows]
+    return [r for rows in runs.values() for r in rows]
 
 
 def main(argv=None) -> None:
