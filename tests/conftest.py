@@ -1,9 +1,24 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-import pytest
+# One persistent XLA compilation cache for the whole test session, subprocesses included (they
+# inherit the environment): many tests compile the same smoke-sized step, and reusing the compiled
+# executable cuts the suite's time by about a third on a 2-core CPU. Set before jax is imported.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE = tempfile.mkdtemp(prefix="wavegan_jax_xla_cache_")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# The tests' steps are tiny and their time goes to compiling: XLA CPU's backend at optimisation
+# level 0 compiles a smoke-sized train step 2.6x faster (28 s -> 11 s on one core). Every test
+# process, subprocesses included, compiles this way, so results compared across them agree.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
-from wavegan_jax import data
+import pytest  # noqa: E402
+
+from wavegan_jax import data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -38,3 +53,9 @@ def shared_data(*parts) -> Path:
 def _cwd_repo(monkeypatch):
     monkeypatch.chdir(REPO)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_unconfigure(config):
+    """Remove the session's compilation cache if this process made it (not one given by the user)."""
+    if "_OWN_CACHE" in globals() and not hasattr(config, "workerinput"):
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)

@@ -128,7 +128,8 @@ TWO_DEVICES = textwrap.dedent("""
 
 
 def test_two_device_step_equals_one_device_step(prepared):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2")
     r = subprocess.run([sys.executable, "-c", TWO_DEVICES.format(prepared=str(prepared))], cwd=REPO,
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
