@@ -42,6 +42,17 @@ def smoke_config(prepared):
     return c
 
 
+def subprocess_env(devices: int | None = None) -> dict[str, str]:
+    """The environment for a test's subprocess that compares numerics across device layouts: XLA's
+    default optimisation (as users compile; reassociated sums at level 0 flip the sign of Adam's
+    step for a near-zero gradient), and ``devices`` CPU devices (one unless given)."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if "host_platform_device_count" not in f and "xla_backend_optimization_level" not in f]
+    if devices:
+        flags.append(f"--xla_force_host_platform_device_count={devices}")
+    return dict(os.environ, XLA_FLAGS=" ".join(flags), JAX_PLATFORMS="cpu")
+
+
 def shared_data(*parts) -> Path:
     p = SHARED.joinpath(*parts)
     if not p.exists():

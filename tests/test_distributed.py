@@ -1,6 +1,5 @@
 """Two processes on 127.0.0.1 train one model (jax.distributed, Gloo collectives on CPU)."""
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -9,7 +8,7 @@ import sys
 import jax
 import numpy as np
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 from wavegan_jax import classifier, train
 
 
@@ -28,24 +27,26 @@ def test_two_processes_train_like_one_and_only_process_0_writes(smoke_config, pr
     overrides = [f"--config.data.prepared={data}", "--config.num_steps=3", "--config.checkpoint_every=3",
                  "--config.eval_every=3"]
     port = free_port()
-    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "host_platform_device_count" not in f]
-    env = dict(os.environ, XLA_FLAGS=" ".join(flags))  # one CPU device per process
+    env = subprocess_env()  # one CPU device per process
+    train_cmd = [sys.executable, "-m", "wavegan_jax", "train", "--config=experiments/quickstart.py:smoke", *overrides]
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "wavegan_jax", "train", "--config=experiments/quickstart.py:smoke",
-         f"--workdir={tmp_path / 'two'}", *overrides, f"--coordinator=127.0.0.1:{port}",
+        [*train_cmd, f"--workdir={tmp_path / 'two'}", f"--coordinator=127.0.0.1:{port}",
          "--num_processes=2", f"--process_id={i}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
+    # The reference: 1 process on the same global batch, compiled the same way
+    procs.append(subprocess.Popen([*train_cmd, f"--workdir={tmp_path / 'one'}"], cwd=REPO, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outs = [p.communicate(timeout=600)[0] for p in procs]
     for i, (p, out) in enumerate(zip(procs, outs)):
         assert p.returncode == 0, f"process {i}:\n{out[-3000:]}"
-        assert f"process {i} of 2; 1 local and 2 global devices" in out
+    for i in (0, 1):
+        assert f"process {i} of 2; 1 local and 2 global devices" in outs[i]
 
-    one = train.train_and_evaluate(smoke_config, tmp_path / "one")  # 1 process, same global batch
-    manager = train.checkpoint_manager(tmp_path / "two", 3)
-    assert manager.all_steps() == [3]
-    two = train.restore_latest(manager, one.state)
+    template = train.Run(smoke_config).state
+    one, two = (train.restore_latest(train.checkpoint_manager(tmp_path / w, 3), template) for w in ("one", "two"))
+    assert train.checkpoint_manager(tmp_path / "two", 3).all_steps() == [3]
     worst = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                for a, b in zip(jax.tree.leaves(one.state), jax.tree.leaves(two)))
+                for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two)))
     assert worst < 1e-5, f"2-process parameters differ from the 1-process run by {worst}"
     # Process 0 alone wrote the logs: every step once, and one evaluation line.
     rows = [json.loads(x) for x in (tmp_path / "two" / "scalars.jsonl").read_text().splitlines()]

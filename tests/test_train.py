@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -8,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 from wavegan_jax import train
 
 
@@ -128,10 +127,8 @@ TWO_DEVICES = textwrap.dedent("""
 
 
 def test_two_device_step_equals_one_device_step(prepared):
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2")
     r = subprocess.run([sys.executable, "-c", TWO_DEVICES.format(prepared=str(prepared))], cwd=REPO,
-                       env=env, capture_output=True, text=True, timeout=600)
+                       env=subprocess_env(devices=2), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "max abs difference" in r.stdout
 
