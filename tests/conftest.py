@@ -5,7 +5,7 @@ from pathlib import Path
 
 # One persistent XLA compilation cache for the whole test session, subprocesses included (they
 # inherit the environment): many tests compile the same smoke-sized step, and reusing the compiled
-# executable cuts the suite's time by about a third on a 2-core CPU. Set before jax is imported.
+# executable took two of test_train's tests from 117 s to 77 s on one core. Set before jax is imported.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE = tempfile.mkdtemp(prefix="wavegan_jax_xla_cache_")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
