@@ -12,7 +12,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # The tests' steps are tiny and their time goes to compiling: XLA CPU's backend at optimisation
 # level 0 compiles a smoke-sized train step 2.6x faster (28 s -> 11 s on one core). Every test
-# process, subprocesses included, compiles this way, so results compared across them agree.
+# process compiles this way, subprocesses included, except those that compare numerics across
+# device layouts (``subprocess_env`` below).
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
