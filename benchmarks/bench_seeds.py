@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 
 import jax
 import numpy as np
 
-from bench_step import median_time
+from bench_step import machine_info, median_time
 from experiments import base
 from wavegan_jax import train
 
@@ -47,8 +46,7 @@ def main() -> None:
     p.add_argument("--n-critic", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
-    print(json.dumps({"machine": platform.machine(), "cpus": jax.local_device_count(),
-                      "jax": jax.__version__}))
+    print(json.dumps(machine_info()))
     for case in a.cases.split(","):
         length, d, batch = (int(x) for x in case.split(":"))
         one = seconds_per_step(length, d, batch, 1, a.n_critic, a.repeats)

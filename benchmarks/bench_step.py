@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
 import time
 
 import jax
@@ -21,6 +23,22 @@ import numpy as np
 
 from experiments import base
 from wavegan_jax import train
+
+
+def machine_info() -> dict:
+    """What the timings depend on: the cloud hosts behind "2-core AMD EPYC" differ ~3x in matmul rate."""
+    info = {"machine": platform.machine(), "cpus": os.cpu_count(), "devices": str(jax.devices()),
+            "jax": jax.__version__}
+    try:
+        text = open("/proc/cpuinfo").read()
+        field = lambda name: re.search(rf"^{name}\s*:\s*(.*)$", text, re.M).group(1)
+        info["cpu"] = f"{field('model name')} (family {field('cpu family')}, model {field('model')}, " \
+                      f"{float(field('cpu MHz')):.0f} MHz)"
+        flags = set(field("flags").split())
+        info["vector"] = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16") if f in flags]
+    except (OSError, AttributeError):
+        pass  # not Linux: the fields above still say what ran
+    return info
 
 
 def median_time(fn, repeats: int) -> float:
@@ -82,8 +100,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--generate", default="16384:64", help="length:d for the 64-clip generation timing ('' to skip)")
     a = p.parse_args()
-    print(json.dumps({"machine": platform.processor() or platform.machine(), "devices": str(jax.devices()),
-                      "jax": jax.__version__}))
+    print(json.dumps(machine_info()))
     ref = matmul_rate()
     print(json.dumps({"matmul_4096_gflops_per_sec": round(ref / 1e9, 1)}))
     for case in a.cases.split(","):
