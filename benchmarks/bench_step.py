@@ -30,7 +30,8 @@ def machine_info() -> dict:
     info = {"machine": platform.machine(), "cpus": os.cpu_count(), "devices": str(jax.devices()),
             "jax": jax.__version__}
     try:
-        text = open("/proc/cpuinfo").read()
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
         field = lambda name: re.search(rf"^{name}\s*:\s*(.*)$", text, re.M).group(1)
         info["cpu"] = f"{field('model name')} (family {field('cpu family')}, model {field('model')}, " \
                       f"{float(field('cpu MHz')):.0f} MHz)"
