@@ -118,10 +118,14 @@ def main(argv=None) -> None:
     p.add_argument("root", nargs="?", default="runs/divergence")
     p.add_argument("--out", default="")
     p.add_argument("--skip-empty", action="store_true", help="leave out the settings with no finished run")
-    p.add_argument("--previous", default="", help="pool in the run records of an earlier --runs-json")
+    p.add_argument("--previous", default="", help="pool in the run records of an earlier --runs-json "
+                   "(a list, or a results/ file's {\"device\": ..., \"runs\": [...]})")
     p.add_argument("--runs-json", default="", help="also write every finished run's numbers to this JSON file")
     a = p.parse_args(argv)
-    runs = collect(Path(a.root), json.loads(Path(a.previous).read_text()) if a.previous else None)
+    previous = json.loads(Path(a.previous).read_text()) if a.previous else None
+    if isinstance(previous, dict):  # results/*.json keep the runs beside a note of the device they ran on
+        previous = previous["runs"]
+    runs = collect(Path(a.root), previous)
     text = table(runs, a.skip_empty)
     print(text)
     if a.out:

@@ -124,3 +124,9 @@ def test_divergence_table_pools_the_base_runs_and_floors_each_run(tmp_path):
     divergence_table.main([str(later), "--previous", str(tmp_path / "runs.json"), "--runs-json", str(later / "r.json")])
     merged = {(r["setting"], r["seed"]): r for r in json.loads((later / "r.json").read_text())}
     assert len(merged) == 4 and merged[("concat-lr/lr=1e-5", "seed_0")]["diverged_at"] == 300
+    # a results/ file wraps the records with a device note; --previous reads that form too
+    records = json.loads((tmp_path / "runs.json").read_text())
+    (tmp_path / "wrapped.json").write_text(json.dumps({"device": "cpu", "runs": records}))
+    divergence_table.main([str(later), "--previous", str(tmp_path / "wrapped.json"),
+                           "--runs-json", str(later / "w.json")])
+    assert json.loads((later / "w.json").read_text()) == json.loads((later / "r.json").read_text())
