@@ -77,10 +77,10 @@ def get_config() -> ml_collections.ConfigDict:
     # ---- evaluation during training (needs the classifier; trained first when missing) -----
     c.eval_every = 0  # steps between evaluations; 0 = off
     c.eval_samples = 50  # clips per word, fixed noise
-    # any key of evaluate.score, e.g. accuracy, audible_accuracy, fid, per_word_fid; the default
-    # counts a clip only when it is heard as its word AND is not near-silent (a model that
-    # whispers both words scores high accuracy but near-zero audible_accuracy: see RESULTS.md)
-    c.best_metric = "audible_accuracy"
+    # any key of evaluate.score, e.g. speech_accuracy, accuracy, audible_accuracy, fid; the default
+    # counts a clip only when the judge (with its "not a word" class) hears the intended word AND it
+    # is not near-silent AND a pitch tracker finds voiced frames in it (shaped noise has none)
+    c.best_metric = "speech_accuracy"
     c.best_mode = "max"  # max | min: which direction of best_metric is better
 
     # ---- the word classifier used for evaluation (wavegan_jax train-classifier) -------------
@@ -91,6 +91,8 @@ def get_config() -> ml_collections.ConfigDict:
     # time and frequency masks per clip in training (SpecAugment); on FSDD ten digits 2 masks
     # underfit at 30 epochs: 91.2% test accuracy against 96.8% without
     c.classifier.spec_augment = 0
+    # "not a word" clips added to each batch, as a share of batch_size (wavegan_jax/negatives.py)
+    c.classifier.negative_share = 0.5
     # Judge with the classifier of another prepared folder (same words, rate, length), e.g. one
     # of speakers the generator never hears; "" = the classifier of data.prepared.
     c.classifier.prepared = ""

@@ -8,9 +8,9 @@ import pytest
 from conftest import REPO
 
 
-def cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "wavegan_jax", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+def cli(*args, timeout=600, cwd=REPO, env=None):
+    return subprocess.run([sys.executable, "-m", "wavegan_jax", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=env)
 
 
 def test_help_gives_a_real_example():

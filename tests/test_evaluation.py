@@ -28,10 +28,14 @@ def test_evaluation_during_training_writes_metrics_and_keeps_the_best(trained_ru
     for l in lines:
         assert 0 <= l["accuracy"] <= 1 and l["fid"] >= 0 and 0 <= l["ndb_k"] <= 1
     best = json.loads((trained_run / "best" / "best.json").read_text())
-    assert best["metric"] == "audible_accuracy" and best["value"] == max(l["audible_accuracy"] for l in lines)
-    assert all(l["audible_accuracy"] <= l["accuracy"] for l in lines)  # audible AND intended
+    assert best["metric"] == "speech_accuracy" and best["value"] == max(l["speech_accuracy"] for l in lines)
+    for l in lines:  # speech AND audible AND intended; the raw generator scored beside the EMA one
+        assert l["speech_accuracy"] <= l["audible_accuracy"] <= l["accuracy"]
+        assert 0 <= l["raw/accuracy"] <= 1 and 0 <= l["raw/not_a_word_share"] <= 1 and l["raw/fid"] >= 0
     info = json.loads((prepared / "classifier" / "info.json").read_text())
     assert info["words"] == ["zero", "one"] and info["length"] == 4096 and 0 <= info["test_accuracy"] <= 1
+    assert info["classes"] == ["zero", "one", "not_a_word"] and set(info["test_negatives_rejected"]) == {
+        "noise", "silence", "clicks", "tones", "reversed", "shuffled", "mixture", "smoothed"}
 
 
 def test_classifier_of_other_data_is_refused(trained_run, prepared):
@@ -41,6 +45,88 @@ def test_classifier_of_other_data_is_refused(trained_run, prepared):
         classifier.load(prepared, words=["zero", "one", "two"])
     with pytest.raises(FileNotFoundError, match="train-classifier"):
         classifier.load(prepared.parent)
+
+
+def test_classifier_without_the_reject_class_is_refused(trained_run, prepared, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(prepared, old)
+    info = json.loads((old / "classifier" / "info.json").read_text())
+    del info["classes"]
+    (old / "classifier" / "info.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="predates the 'not a word' class"):
+        classifier.load(old)
+
+
+class _FakeJudge:
+    """A judge of four words plus "not a word" whose answers are given: probs_and_features returns
+    the rows of ``probs`` in order."""
+
+    words = ["one", "two", "zero", "three"]
+    classes = words + ["not_a_word"]
+    reject_index = 4
+
+    def __init__(self, probs):
+        self.probs = np.asarray(probs, np.float32)
+
+    def probs_and_features(self, audio):
+        feats = np.random.default_rng(len(audio)).normal(size=(len(audio), 8))
+        return (self.probs[:len(audio)] if len(audio) <= len(self.probs) else
+                np.tile(self.probs, (len(audio) // len(self.probs) + 1, 1))[:len(audio)]), feats
+
+
+def test_a_larger_vocabulary_judges_a_smaller_one():
+    """Data words zero, one; judge words one, two, zero, three: intended indices map by name."""
+    probs = [[0.0, 0.0, 0.9, 0.1, 0.0],  # zero: heard as zero
+             [0.1, 0.6, 0.3, 0.0, 0.0],  # zero: heard as "two", which the data does not have
+             [0.7, 0.0, 0.3, 0.0, 0.0],  # one: heard as one
+             [0.3, 0.0, 0.0, 0.0, 0.7]]  # one: not a word
+    feats = np.random.default_rng(0).normal(size=(40, 8))
+    ref = evaluate.Reference(_FakeJudge(probs), ["zero", "one"], 8000, feats, np.repeat([0, 1], 20),
+                             np.zeros((4, 4096), np.float32), np.array([0, 0, 1, 1]), 1.0, 0.5, 0.05)
+    audio = np.zeros((4, 4096), np.float32)
+    r = evaluate.score(ref, audio, np.array([0, 0, 1, 1]))
+    assert r["accuracy"] == pytest.approx(0.5)  # clips 0 and 2
+    assert r["not_a_word_share"] == pytest.approx(0.25)
+    assert r["accuracy_in_vocabulary"] == pytest.approx(0.75)  # clip 1: zero beats one and not-a-word
+    assert r["forced_choice_accuracy"] == pytest.approx(1.0)  # clip 3: one beats zero
+    assert r["accuracy/zero"] == pytest.approx(0.5) and r["accuracy/one"] == pytest.approx(0.5)
+    assert r["speech_accuracy"] == 0.0  # silent clips never count
+
+
+def test_evaluate_reproduces_the_training_time_evaluation(trained_run):
+    """One scoring path: `evaluate --seed SEED --num EVAL_SAMPLES` on the last checkpoint gives the
+    numbers the trainer logged at its last step, for the EMA and the raw generator."""
+    last = [json.loads(l) for l in (trained_run / "metrics.jsonl").read_text().splitlines()][-1]
+    r = cli("evaluate", "--workdir", str(trained_run), "--num", "4", "--seed", "0", "--json",
+            str(trained_run / "repro.json"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((trained_run / "repro.json").read_text())["rows"]
+    ema, raw = (next(v for k, v in rows.items() if k.endswith(f"{g})")) for g in ("ema", "raw"))
+    for k in ("accuracy", "speech_accuracy", "not_a_word_share", "voiced_share", "fid"):
+        assert ema[k] == pytest.approx(last[k], abs=1e-6), k
+    for k in ("accuracy", "fid"):
+        assert raw[k] == pytest.approx(last[f"raw/{k}"], abs=1e-6), k
+
+
+def test_evaluate_and_report_right_after_training_from_any_directory(prepared, tmp_path):
+    """A fresh run without a classifier: `evaluate` trains one on demand, and finds the run's data
+    from another current directory."""
+    import shutil
+
+    data_copy = tmp_path / "data" / "fsdd_zero_one"
+    shutil.copytree(prepared, data_copy, ignore=shutil.ignore_patterns("classifier"))
+    r = cli("train", f"--config={REPO}/experiments/quickstart.py:smoke", "--workdir=run",
+            "--config.data.prepared=data/fsdd_zero_one", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = cli("evaluate", "--workdir", str(tmp_path / "run"), "--num", "2", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "training one first" in r.stderr and (data_copy / "classifier" / "info.json").exists()
+    assert not (elsewhere / "data").exists()  # nothing prepared again in the wrong place
+    assert "speech_accuracy" in r.stdout and "not_a_word_share" in r.stdout
 
 
 def test_generate_writes_the_same_files_for_the_same_seed(trained_run, tmp_path):
@@ -100,7 +186,8 @@ def test_evaluate_a_run_scores_it_next_to_the_real_ceiling(trained_run):
     rows = json.loads((trained_run / "evaluation.json").read_text())["rows"]
     real = rows["real test split"]
     assert real["nn_distance_vs_real_test"] == pytest.approx(1.0)
-    assert len(rows) == 2 and all(0 <= r["accuracy"] <= 1 for r in rows.values())
+    assert len(rows) == 3 and all(0 <= r["accuracy"] <= 1 for r in rows.values())  # ema, raw, real
+    assert all(0 <= r["not_a_word_share"] <= 1 and 0 <= r["voiced_share"] <= 1 for r in rows.values())
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

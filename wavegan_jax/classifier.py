@@ -4,6 +4,10 @@ Trained by ``wavegan_jax train-classifier --config=EXPERIMENT.py`` on the train 
 ``config.data.prepared`` and saved next to the data, in ``PREPARED/classifier/`` (orbax
 parameters plus ``info.json`` with the manifest fingerprint, words, rate, length and test
 accuracy). Its penultimate layer gives the features for FID, NDB/K and nearest neighbours.
+
+It has one class more than the data has words, ``REJECT`` ("not a word"), learnt from negatives
+made on the fly (``wavegan_jax/negatives.py``: noise, silence, clicks, tones, and reversed,
+shuffled, mixed or noise-filled real words), so that noise is not forced into a word.
 """
 from __future__ import annotations
 
@@ -21,9 +25,11 @@ import orbax.checkpoint as ocp
 
 from wavegan_jax import data as data_lib
 from wavegan_jax import features
+from wavegan_jax import negatives as negatives_lib
 
 log = logging.getLogger(__name__)
 FEATURE_DIM = 128
+REJECT = "not_a_word"  # the extra class, last in ``Classifier.classes``
 
 
 class WordCNN(nn.Module):
@@ -95,9 +101,10 @@ def train_classifier(config) -> dict:
         raise FileNotFoundError(f"{prepared} has no manifest.json: run `wavegan_jax prepare` "
                                 f"or `wavegan_jax train` with this config first")
     cc = config.classifier
-    words = manifest["words"]
+    words, sr = manifest["words"], manifest["sample_rate"]
     audio, labels = (np.asarray(a) for a in data_lib.load_split(prepared, "train"))
-    model = WordCNN(len(words), manifest["sample_rate"], masks=cc.spec_augment)
+    model = WordCNN(len(words) + 1, sr, masks=cc.spec_augment)
+    n_neg = max(1, int(round(cc.batch_size * cc.negative_share)))
     key = jax.random.key(config.seed + 1000)
     params = model.init(key, jnp.zeros((1, manifest["length"])))
     steps_per_epoch = max(1, len(audio) // cc.batch_size)
@@ -121,21 +128,31 @@ def train_classifier(config) -> dict:
         losses = []
         for b in range(steps_per_epoch):
             idx = perm[b * cc.batch_size:(b + 1) * cc.batch_size]
+            x = np.concatenate([audio[idx], negatives_lib.make(rng, audio, labels, n_neg, sr)])
+            y = np.concatenate([labels[idx], np.full(n_neg, len(words), labels.dtype)])
             key, sub = jax.random.split(key)
-            params, opt, loss = step(params, opt, _augment(rng, audio[idx]), labels[idx], sub)
+            params, opt, loss = step(params, opt, _augment(rng, x), y, sub)
             losses.append(loss)
         log.info("classifier epoch %d/%d: loss %.4f", epoch + 1, cc.epochs, float(np.mean(losses)))
-    clf = Classifier(model, params, words, manifest["sample_rate"], manifest["length"])
+    clf = Classifier(model, params, words, sr, manifest["length"])
     test_audio, test_labels = (np.asarray(a) for a in data_lib.load_split(prepared, "test"))
     pred = clf.predict(test_audio).argmax(-1)
     per_word = {w: float((pred[test_labels == i] == i).mean()) for i, w in enumerate(words)
                 if (test_labels == i).any()}
-    info = dict(words=words, sample_rate=manifest["sample_rate"], length=manifest["length"],
+    # fresh negatives of every kind, built from the test split, must land in the reject class
+    test_rng = np.random.default_rng(config.seed + 1)
+    rejected = {kind: float((clf.predict(fn(test_rng, test_audio, test_labels, 20, sr) if kind == "tones" else
+                                         fn(test_rng, test_audio, test_labels, 20)).argmax(-1)
+                             == len(words)).mean())
+                for kind, fn in negatives_lib.KINDS.items()} if len(test_labels) else {}
+    info = dict(words=words, classes=clf.classes, sample_rate=sr, length=manifest["length"],
                 manifest_fingerprint=manifest["fingerprint"], epochs=cc.epochs,
-                spec_augment=cc.spec_augment,
+                spec_augment=cc.spec_augment, negative_share=cc.negative_share,
                 train_seconds=round(time.perf_counter() - t0, 1), test_clips=int(len(test_labels)),
                 test_accuracy=float((pred == test_labels).mean()) if len(test_labels) else None,
-                test_accuracy_per_word=per_word)
+                test_accuracy_per_word=per_word,
+                test_not_a_word_share=float((pred == len(words)).mean()) if len(test_labels) else None,
+                test_negatives_rejected=rejected)
     ckpt = (prepared / "classifier" / "params").absolute()
     with ocp.StandardCheckpointer() as c:
         c.save(ckpt, params, force=True)
@@ -145,10 +162,12 @@ def train_classifier(config) -> dict:
 
 
 class Classifier:
-    """A trained WordCNN bound to its parameters; ``predict`` / ``embed`` take audio [N, L]."""
+    """A trained WordCNN bound to its parameters; ``predict`` / ``probs_and_features`` take audio
+    [N, L]. Its classes are ``words`` followed by ``REJECT`` (index ``reject_index``)."""
 
     def __init__(self, model: WordCNN, params, words, sample_rate: int, length: int):
         self.model, self.params, self.words = model, params, list(words)
+        self.classes, self.reject_index = self.words + [REJECT], len(self.words)
         self.sample_rate, self.length = sample_rate, length
         self._apply = jax.jit(lambda p, x: model.apply(p, x))
 
@@ -161,26 +180,35 @@ class Classifier:
                 np.concatenate([np.asarray(o[1]) for o in outs]))
 
     def predict(self, audio: np.ndarray) -> np.ndarray:
-        """Class probabilities [N, num_words]."""
+        """Class probabilities [N, num_words + 1] (the last: not a word)."""
         return np.asarray(jax.nn.softmax(self._batched(audio)[0], axis=-1))
 
     def probs_and_features(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities [N, K], penultimate features [N, 128])."""
+        """(probabilities [N, num_words + 1], penultimate features [N, 128])."""
         logits, feats = self._batched(audio)
         return np.asarray(jax.nn.softmax(logits, axis=-1)), feats
 
 
+def exists(prepared: str | Path) -> bool:
+    return _info_path(prepared).exists()
+
+
 def load(prepared: str | Path, *, words=None, sample_rate=None, length=None) -> Classifier:
-    """The classifier saved with ``prepared``; refuses one made for other words, rate or length."""
+    """The classifier saved with ``prepared``; refuses one made for another rate or length, or
+    whose words do not include ``words`` (a larger vocabulary may judge a smaller one)."""
     prepared = Path(prepared)
     info_file = _info_path(prepared)
     if not info_file.exists():
         raise FileNotFoundError(f"no classifier in {info_file.parent}: train one with "
                                 f"`wavegan_jax train-classifier --config=EXPERIMENT.py`")
     info = json.loads(info_file.read_text())
-    want = {k: v for k, v in dict(words=list(words) if words else None, sample_rate=sample_rate,
-                                  length=length).items() if v is not None}
+    if "classes" not in info:
+        raise ValueError(f"the classifier in {info_file.parent} predates the 'not a word' class: train it "
+                         f"again with `wavegan_jax train-classifier --config=EXPERIMENT.py`")
+    want = {k: v for k, v in dict(sample_rate=sample_rate, length=length).items() if v is not None}
     have = {k: info[k] for k in want}
+    if words and not set(words) <= set(info["words"]):
+        want["words"], have["words"] = list(words), info["words"]
     if have != want:
         raise ValueError(f"the classifier in {info_file.parent} was trained for {have}, "
                          f"but {want} was asked for: train one for this data")
@@ -188,7 +216,7 @@ def load(prepared: str | Path, *, words=None, sample_rate=None, length=None) -> 
     if manifest and manifest["fingerprint"] != info["manifest_fingerprint"]:
         raise ValueError(f"{prepared} was prepared again after its classifier was trained: "
                          f"run `wavegan_jax train-classifier` again")
-    model = WordCNN(len(info["words"]), info["sample_rate"])
+    model = WordCNN(len(info["classes"]), info["sample_rate"])
     local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])  # each process its own copy
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=local),
                             jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, info["length"]))))

@@ -283,6 +283,7 @@ def generate_main(argv: list[str]) -> int:
 
 EVALUATE_EXAMPLE = """example:
   wavegan_jax evaluate --workdir runs/quickstart --checkpoint best
+  wavegan_jax evaluate --workdir runs/quickstart --classifier data/prepared/fsdd_digits_8k_4096
   wavegan_jax evaluate --folder runs/quickstart/generated --data data/prepared/fsdd_zero_one_8k_4096
 """
 
@@ -290,52 +291,61 @@ EVALUATE_EXAMPLE = """example:
 def evaluate_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="wavegan_jax evaluate", epilog=EVALUATE_EXAMPLE,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="Score clips with the project's classifier next to the real test split.")
+                                description="Score clips with the project's classifier (which has a 'not a word' "
+                                            "class) and classifier-free speech measures, next to the real test split.")
     p.add_argument("--workdir", help="a training run: generate --num clips per word and score them")
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
     p.add_argument("--member", type=int, default=0,
                    help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
+    p.add_argument("--generator", default="ema,raw",
+                   help="ema, raw (the trained parameters) or both: ema,raw (default: %(default)s)")
     p.add_argument("--num", type=int, default=100, help="clips per word for --workdir (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="noise seed; the run's own seed gives the clips its "
+                                                       "training-time evaluation scored")
     p.add_argument("--folder", help="score WORD/*.wav or WORD_N.wav files in this folder instead")
     p.add_argument("--data", help="with --folder: the prepared data (and its classifier) to score against")
-    p.add_argument("--classifier", help="judge with the classifier of this prepared folder instead (e.g. "
-                                        "held-out speakers; default: the run's config.classifier.prepared)")
+    p.add_argument("--classifier", help="judge with the classifier of this prepared folder instead: other "
+                                        "speakers, or more words (a zero/one run judged by ten digits); default: "
+                                        "the run's config.classifier.prepared, else its own data's")
     p.add_argument("--json", help="where to write the results (default: WORKDIR or FOLDER/evaluation.json)")
     a = p.parse_args(argv)
     if bool(a.workdir) == bool(a.folder) or (a.folder and not a.data):
         p.error("give --workdir RUN, or --folder DIR with --data PREPARED")
+    generators = a.generator.split(",")
+    if not set(generators) <= {"ema", "raw"}:
+        p.error(f"--generator {a.generator}: give ema, raw or ema,raw")
     import time
     from pathlib import Path
-
-    import numpy as np
 
     from wavegan_jax import data, evaluate, sampling
 
     t0 = time.perf_counter()
+    rows, skipped = {}, []
     if a.workdir:
         run = sampling.load_run(a.workdir, a.checkpoint, a.member)
         if not run.num_classes:
             p.error("an unconditional model has no intended words to score; use a conditional run")
-        prepared, words = run.config.data.prepared, run.words
-        clips = sampling.generate(run, words, a.num, a.seed)
-        audio = np.concatenate(list(clips.values()))
-        intended = np.repeat(np.arange(len(words)), a.num)
-        name, skipped = f"{a.workdir} ({a.checkpoint})", []
+        words = run.words
+        ref = evaluate.reference(run.config, judge=a.classifier)
+        for g in generators:
+            rows[f"{a.workdir} ({a.checkpoint} = step {run.step_count}, {g})"] = evaluate.score_run(
+                run, ref, a.num, a.seed, generator=g)
     else:
-        prepared = a.data
-        m = data.read_manifest(prepared)
+        m = data.read_manifest(a.data)
         if m is None:
-            raise FileNotFoundError(f"{prepared} has no manifest.json: run `wavegan_jax prepare` first")
+            raise FileNotFoundError(f"{a.data} has no manifest.json: run `wavegan_jax prepare` first")
         words = m["words"]
         audio, intended, skipped = evaluate.load_folder(a.folder, words, m["sample_rate"], m["length"])
-        name = a.folder
-    judge = a.classifier or (run.config.classifier.prepared if a.workdir else "") or None
-    ref = evaluate.Reference.build(prepared, judge=judge)
-    rows = {name: evaluate.score(ref, audio, intended, seed=a.seed), "real test split": evaluate.score_real_test(ref)}
+        ref = evaluate.Reference.build(a.data, judge=a.classifier)
+        rows[a.folder] = evaluate.score(ref, audio, intended, seed=a.seed)
+    rows["real test split"] = evaluate.score_real_test(ref)
+    judge = a.classifier or (run.config.classifier.prepared if a.workdir else "") or (
+        run.config.data.prepared if a.workdir else a.data)
+    print(f"judge: the classifier of {judge} ({', '.join(ref.clf.classes)})")
     print(evaluate.table(rows, words))
     out = Path(a.json or Path(a.workdir or a.folder) / "evaluation.json")
-    out.write_text(json.dumps({"rows": rows, "skipped": skipped, "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
+    out.write_text(json.dumps({"judge": str(judge), "classes": ref.clf.classes, "rows": rows, "skipped": skipped,
+                               "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
     print(f"wrote {out} ({len(skipped)} files skipped) in {time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -110,3 +110,17 @@ def audible_accuracy(probs: np.ndarray, intended: np.ndarray, audio: np.ndarray,
     intended word: the classifier normalises each clip's level, so a near-silent clip with the
     right spectral shape counts in ``accuracy`` but not here."""
     return float(np.mean((probs.argmax(-1) == intended) & (level_db(audio) >= threshold_db)))
+
+
+def speech_accuracy(probs: np.ndarray, intended: np.ndarray, audio: np.ndarray, speech_like: np.ndarray,
+                    threshold_db: float = -50.0) -> float:
+    """Share of clips heard as the intended word (arg-max over every class, "not a word"
+    included), audible (RMS >= ``threshold_db`` dBFS) **and** speech-like (``speech_like [N]``,
+    from ``speech.measures``: voiced frames found by a pitch tracker, which no shaped noise has)."""
+    return float(np.mean((probs.argmax(-1) == intended) & (level_db(audio) >= threshold_db) & speech_like))
+
+
+def forced_choice_accuracy(probs: np.ndarray, intended: np.ndarray, choices: np.ndarray) -> float:
+    """Accuracy when the classifier must pick one of ``choices`` (class indices [C]; ``intended``
+    [N] indexes into them): the old two-way score, which splits any noise between the words."""
+    return float(np.mean(probs[:, choices].argmax(-1) == intended))

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from wavegan_jax import data as data_lib  # noqa: E402
+from wavegan_jax import speech  # noqa: E402
 
 _CHECK_SCRIPT = """
 <script>
@@ -92,9 +93,13 @@ def _curves(workdir: Path) -> list[str]:
     if metrics.exists():
         rows = [json.loads(line) for line in metrics.read_text().splitlines()]
         fig, axes = plt.subplots(1, 3, figsize=(12, 3))
-        for ax, k in zip(axes, ("accuracy", "fid", "ndb_k")):
-            ax.plot([r["step"] for r in rows], [r[k] for r in rows], marker="o")
-            ax.set(xlabel="step", title=k)
+        for ax, keys in zip(axes, (("speech_accuracy", "accuracy", "raw/speech_accuracy"),
+                                   ("not_a_word_share", "voiced_share"), ("fid", "raw/fid"))):
+            for k in keys:
+                if any(k in r for r in rows):
+                    ax.plot([r["step"] for r in rows], [r.get(k, np.nan) for r in rows], marker="o", label=k)
+            ax.set(xlabel="step")
+            ax.legend()
         fig.tight_layout()
         out.append(_png(fig))
     return out
@@ -113,15 +118,21 @@ def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4,
     generated = sampling.generate(run, words, per_word, seed)
     test_audio, test_labels = data_lib.load_split(run.config.data.prepared, "test")
     evaluation_file = workdir / "evaluation.json"
-    if not evaluation_file.exists() and run.num_classes:
-        ref = evaluate.Reference.build(run.config.data.prepared, judge=run.config.classifier.prepared or None)
-        clips = sampling.generate(run, words, 50, seed)
-        audio = np.concatenate(list(clips.values()))
-        intended = np.repeat(np.arange(len(words)), 50)
-        rows = {f"model ({checkpoint})": evaluate.score(ref, audio, intended),
-                "real test split": evaluate.score_real_test(ref)}
-        evaluation_file.write_text(json.dumps({"rows": rows, "skipped": []}, indent=1))
     rows = json.loads(evaluation_file.read_text())["rows"] if evaluation_file.exists() else {}
+    ref = evaluate.reference(run.config) if run.num_classes else None
+    if ref is not None and not any("speech_accuracy" in r for r in rows.values()):  # none yet, or older measures
+        rows = {f"model ({checkpoint}, {g})": evaluate.score_run(run, ref, 50, seed, generator=g)
+                for g in ("ema", "raw")}
+        rows["real test split"] = evaluate.score_real_test(ref)
+        evaluation_file.write_text(json.dumps({"rows": rows, "skipped": []}, indent=1))
+
+    def caption(clip: np.ndarray) -> str:
+        """What the judge hears and how much of the clip is voiced."""
+        if ref is None:
+            return ""
+        p = ref.clf.predict(clip[None])[0]
+        voiced = speech.measures(clip[None], sr)["voiced_share"][0]
+        return f"<br><small>heard: {html.escape(ref.clf.classes[int(p.argmax())])} ({p.max():.2f}), voiced {voiced:.0%}</small>"
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>wavegan_jax report: "
              f"{html.escape(workdir.name)}</title><style>body{{font-family:sans-serif;margin:2em}}"
@@ -132,21 +143,26 @@ def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4,
              f"{run.config.model.length} samples, d={run.config.model.d}, conditioning "
              f"{html.escape(run.config.conditioning)}, loss {html.escape(run.config.loss)}</p>"]
     if rows:
-        cols = [c for c in next(iter(rows.values())) if c != "clips"]
-        parts.append("<h2>Metrics</h2><table><tr><th>set</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
+        cols = [c for c in evaluate.TABLE_COLUMNS[:5] + [f"accuracy/{w}" for w in run.words] + evaluate.TABLE_COLUMNS[5:]
+                if any(c in r for r in rows.values())]
+        parts.append("<h2>Metrics</h2><p>accuracy: the judge's top class, 'not a word' included, is the intended "
+                     "word; speech_accuracy: that, audible and with voiced frames; forced_choice_accuracy: the old "
+                     "score, the top class among the run's words only</p><table><tr><th>set</th>"
+                     + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
         for name, r in rows.items():
-            parts.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{r[c]:.3f}</td>" for c in cols) + "</tr>")
+            parts.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{r.get(c, float('nan')):.3f}</td>" for c in cols) + "</tr>")
         parts.append("</table>")
     for name, clips in generated.items():
         parts.append(f"<h2>{html.escape(name)}</h2><h3>generated</h3>")
         for clip in clips:
             parts.append(f"<div class='clip'><img alt='spectrogram' src='{_spectrogram(clip, sr)}'><br>"
-                         f"<audio controls preload='metadata' src='{_wav(clip, sr)}'></audio></div>")
+                         f"<audio controls preload='metadata' src='{_wav(clip, sr)}'></audio>{caption(clip)}</div>")
         real = test_audio[test_labels == run.words.index(name)][:per_word] if name in run.words else test_audio[:per_word]
         parts.append("<h3>real (test split)</h3>")
         for clip in real:
             parts.append(f"<div class='clip'><img alt='spectrogram' src='{_spectrogram(np.asarray(clip), sr)}'><br>"
-                         f"<audio controls preload='metadata' src='{_wav(np.asarray(clip), sr)}'></audio></div>")
+                         f"<audio controls preload='metadata' src='{_wav(np.asarray(clip), sr)}'></audio>"
+                         f"{caption(np.asarray(clip))}</div>")
     curves = _curves(workdir)
     if curves:
         parts.append("<h2>Training</h2>" + "".join(f"<img alt='curves' src='{c}'><br>" for c in curves))

@@ -26,6 +26,7 @@ def load_run(workdir: str | Path, checkpoint: str = "latest", member: int = 0) -
 
     config = base.get_config()  # defaults for fields added after the run was started
     config.update(ml_collections.ConfigDict(json.loads(cfg_file.read_text())))
+    train.resolve_run_paths(workdir, config)  # data folders from any current directory
     run = train.Run(config)
     if not 0 <= member < len(run.seeds):
         raise ValueError(f"--member {member}: this run trained {len(run.seeds)} seed(s) {run.seeds}; "
@@ -68,19 +69,28 @@ def word_ids(run: train.Run, words: list[str]) -> list[int]:
     return [run.words.index(w) for w in words]
 
 
-def generate(run: train.Run, words: list[str] | None, num: int, seed: int) -> dict[str, np.ndarray]:
-    """``num`` clips per word (or unconditional clips when ``words`` is None) from the EMA generator.
+def generate(run: train.Run, words: list[str] | None, num: int, seed: int, generator: str = "ema",
+             member: int = 0) -> dict[str, np.ndarray]:
+    """``num`` clips per word (or unconditional clips when ``words`` is None) from the EMA
+    generator (``generator="raw"``: the trained parameters; ``member``: which seed of a vmapped run).
 
-    Returns word -> audio [num, L]. The same seed gives the same clips.
+    Returns word -> audio [num, L]. The same seed gives the same clips: word i's noise is
+    ``normal(fold_in(key(seed), i), [num, latent])``, whatever other words are asked for.
     """
     names = words if words is not None else ["unconditional"]
     ids = word_ids(run, words) if words is not None else [0]
+    z, labels = word_noise(run, ids, num, seed)
+    audio = run.generate_batched(z, labels, member=member, generator=generator)
+    return {name: audio[k * num:(k + 1) * num] for k, name in enumerate(names)}
+
+
+def word_noise(run: train.Run, ids: list[int], num: int, seed: int) -> tuple[jax.Array, jax.Array]:
+    """The noise of ``generate``: z [len(ids) * num, latent] (word i's from ``fold_in(key(seed), i)``)
+    and labels [len(ids) * num]."""
     key = jax.random.key(seed)
-    out = {}
-    for name, i in zip(names, ids):
-        z = jax.random.normal(jax.random.fold_in(key, i), (num, run.config.model.latent_dim))
-        out[name] = np.asarray(run.generate(run.state.ema_params, z, jnp.full((num,), i, jnp.int32)))
-    return out
+    z = jnp.concatenate([jax.random.normal(jax.random.fold_in(key, i), (num, run.config.model.latent_dim))
+                         for i in ids])
+    return z, jnp.repeat(jnp.asarray(ids, jnp.int32), num)
 
 
 def interpolate(run: train.Run, pair: list[str] | None, steps: int, seed: int) -> np.ndarray:

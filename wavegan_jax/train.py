@@ -353,17 +353,22 @@ class Run:
 
     def sample_inputs(self, per_word: int, stream: int = 0, member: int = 0) -> tuple[jax.Array, jax.Array, list[str]]:
         """Fixed z [W * per_word, latent], labels [W * per_word] and the W names (the words, or
-        "unconditional"). ``stream`` 0: the monitoring samples, 1: the evaluation clips."""
+        "unconditional") of the monitoring samples (``stream`` 0; evaluations use
+        ``sampling.word_noise``)."""
         names = self.words if self.num_classes else ["unconditional"]
         labels = jnp.repeat(jnp.arange(len(names)), per_word)
         key = jax.random.fold_in(self.sample_keys[member], stream)
         z = jax.random.normal(key, (len(labels), self.config.model.latent_dim))
         return z, labels, names
 
-    def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256, member: int = 0) -> np.ndarray:
-        """EMA generator on [N, latent] noise in batches -> audio [N, L] (NumPy). With several
-        processes each generates on its own device from a host copy of the (replicated) weights."""
-        params = self.state.ema_params
+    def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256, member: int = 0,
+                         generator: str = "ema") -> np.ndarray:
+        """EMA (or, ``generator="raw"``, the trained) generator on [N, latent] noise in batches ->
+        audio [N, L] (NumPy). With several processes each generates on its own device from a host
+        copy of the (replicated) weights."""
+        if generator not in ("ema", "raw"):
+            raise ValueError(f"generator {generator!r}; known: ema, raw")
+        params = self.state.ema_params if generator == "ema" else self.state.g_params
         if jax.process_count() > 1:
             params = jax.device_get(params)
         params = self.member(member, params)
@@ -451,41 +456,30 @@ def restore_best(workdir: Path, state: TrainState) -> TrainState | None:
 
 
 class Evaluator:
-    """Scores the EMA generator every ``eval_every`` steps with the project's classifier; writes
-    ``metrics.jsonl`` and keeps the best checkpoint by ``config.best_metric``, in each member's
-    folder (the workdir itself for a one-seed run)."""
+    """Scores the EMA and the raw generator every ``eval_every`` steps through the one scoring
+    path (``evaluate.score_run``, noise seed = the member's seed, so ``evaluate --seed S`` gives the
+    same numbers); writes ``metrics.jsonl`` (the raw generator's keys prefixed ``raw/``) and keeps
+    the best checkpoint by ``config.best_metric`` of the EMA generator, in each member's folder
+    (the workdir itself for a one-seed run)."""
+
+    RAW_KEYS = ("accuracy", "speech_accuracy", "not_a_word_share", "voiced_share", "fid", "silent_share")
 
     def __init__(self, run: Run, folders: list[Path]):
-        from wavegan_jax import classifier as classifier_lib
         from wavegan_jax import evaluate
 
         self.run, self.folders, self.config = run, folders, run.config
-        m = run.manifest
-        judge = self.config.classifier.prepared
-        try:
-            clf = classifier_lib.load(judge or self.config.data.prepared, words=m["words"],
-                                      sample_rate=m["sample_rate"], length=m["length"])
-        except FileNotFoundError:
-            if judge:
-                raise FileNotFoundError(f"no classifier in {judge} (config.classifier.prepared): train it with "
-                                        f"`wavegan_jax train-classifier` on that data first") from None
-            if jax.process_count() > 1:
-                raise FileNotFoundError(f"no classifier for {self.config.data.prepared}: with several "
-                                        f"processes, run `wavegan_jax train-classifier` first") from None
-            log.info("no classifier for %s yet: training one first", self.config.data.prepared)
-            classifier_lib.train_classifier(self.config)
-            clf = classifier_lib.load(self.config.data.prepared)
-        self._score = evaluate.score
-        self.ref = evaluate.Reference.build(self.config.data.prepared, clf)
+        self._evaluate = evaluate
+        self.ref = evaluate.reference(self.config)
         self.best = [(best_info(f) or {}).get("value") for f in folders]
 
     def __call__(self, step: int, writer, member: int = 0) -> dict[str, float]:
         """Score member ``member``. Every process computes the same numbers (the best checkpoint
         is saved by all, as orbax requires); only process 0 writes files."""
-        folder = self.folders[member]
-        z, labels, _ = self.run.sample_inputs(self.config.eval_samples, stream=1, member=member)
-        audio = self.run.generate_batched(z, labels, member=member)
-        result = self._score(self.ref, audio, np.asarray(labels))
+        folder, seed = self.folders[member], self.run.seeds[member]
+        num = self.config.eval_samples
+        result = self._evaluate.score_run(self.run, self.ref, num, seed, member=member)
+        raw = self._evaluate.score_run(self.run, self.ref, num, seed, generator="raw", member=member)
+        result.update({f"raw/{k}": raw[k] for k in self.RAW_KEYS})
         writer.scalars(step, result, prefix="eval")
         if jax.process_index() == 0:
             with open(folder / "metrics.jsonl", "a") as f:
@@ -496,10 +490,39 @@ class Evaluator:
             self.best[member] = value
             save_best(folder, self.run.member(member), {"step": step, "metric": self.config.best_metric,
                                                          "value": value})
-        log.info("eval at step %d%s: accuracy %.3f, FID %.2f, NDB/K %.2f (best %s %.3f)", step,
-                 f" (seed {self.run.seeds[member]})" if self.run.stacked else "", result["accuracy"],
-                 result["fid"], result["ndb_k"], self.config.best_metric, self.best[member])
+        log.info("eval at step %d%s: accuracy %.3f (raw G %.3f), speech accuracy %.3f, not a word %.3f, "
+                 "voiced %.3f, FID %.2f (best %s %.3f)", step,
+                 f" (seed {seed})" if self.run.stacked else "", result["accuracy"], raw["accuracy"],
+                 result["speech_accuracy"], result["not_a_word_share"], result["voiced_share"],
+                 result["fid"], self.config.best_metric, self.best[member])
         return result
+
+
+RUN_PATHS = ("data.prepared", "classifier.prepared")  # folders a run needs, recorded absolute in paths.json
+
+
+def write_run_paths(workdir: Path, config) -> None:
+    """Record the absolute location of the run's data folders in ``workdir/paths.json``, so that
+    ``load_run`` finds them from any current directory (config.json keeps them as given)."""
+    paths = {}
+    for field in RUN_PATHS:
+        value = config[field.split(".")[0]][field.split(".")[1]]
+        paths[field] = str(Path(value).absolute()) if value else ""
+    (workdir / "paths.json").write_text(json.dumps(paths, indent=1))
+
+
+def resolve_run_paths(workdir: Path, config) -> None:
+    """Point ``config``'s data folders at the absolute ones of ``paths.json`` when they are not
+    found relative to the current directory."""
+    paths_file = Path(workdir) / "paths.json"
+    if not paths_file.exists():
+        return
+    paths = json.loads(paths_file.read_text())
+    for field in RUN_PATHS:
+        group, name = field.split(".")
+        value, recorded = config[group][name], paths.get(field, "")
+        if value and not Path(value).exists() and recorded and Path(recorded).exists():
+            config[group][name] = recorded
 
 
 def member_folders(run: Run, workdir: Path) -> list[Path]:
@@ -522,6 +545,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         for f in [workdir, *folders]:
             f.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=1))
+        write_run_paths(workdir, config)
     log.info("devices: %s; G %s parameters, D %s parameters%s", jax.devices(),
              f"{models.param_count(run.member(0).g_params):,}", f"{models.param_count(run.member(0).d_params):,}",
              f"; {len(run.seeds)} seeds vmapped: {run.seeds}" if run.stacked else "")

@@ -43,7 +43,7 @@ def sensitivity(workdir: str, checkpoint: str = "latest") -> dict:
 
 def _g_grad_label_share(run, k: int, per_word: int = 50) -> float:
     """Mean over generated clips of 1 - cos(d loss_G / dx with the intended label, ... with label + 1)."""
-    z, labels, _ = run.sample_inputs(per_word, stream=1)
+    z, labels = sampling.word_noise(run, list(range(k)) if run.num_classes else [0], per_word, run.config.seed)
     x = run.generate(run.state.ema_params, z, labels)
     shifts = jnp.zeros((len(labels), 4), jnp.int32)
 

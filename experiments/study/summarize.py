@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-COLS = ["accuracy", "audible_accuracy", "fid", "per_word_fid", "ndb_k", "nn_distance_vs_real_test", "silent_share"]
+COLS = ["accuracy", "speech_accuracy", "not_a_word_share", "voiced_share", "fid", "per_word_fid", "ndb_k",
+        "nn_distance_vs_real_test", "silent_share"]
+NO_WORDS = ("accuracy", "speech_accuracy", "not_a_word_share")  # n/a for an unconditional model
 
 
 def load(root: Path, final_step: int) -> dict[str, list[list[dict]]]:
@@ -40,7 +42,8 @@ def table(cells: dict[str, list[list[dict]]]) -> str:
         text = [f"{np.mean(v):.3g} ± {np.std(v):.2g}" if None not in v else "rescore.py" for v in vals]
         words = "; ".join(heard_words(r[-1]) for r in runs)
         if cell.startswith("none"):  # no intended words: "accuracy" would be the share heard as word 0
-            text[COLS.index("accuracy")] = text[COLS.index("audible_accuracy")] = "n/a"
+            for c in NO_WORDS:
+                text[COLS.index(c)] = "n/a"
             words = ""
         lines.append(f"| {cell} | {len(runs)} | " + " | ".join(text) + f" | {words} |")
     return "\n".join(lines)

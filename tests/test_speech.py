@@ -1,0 +1,82 @@
+"""The classifier-free speech measures, the "not a word" negatives and the metrics built on them."""
+import numpy as np
+import pytest
+
+from wavegan_jax import data, metrics, negatives, speech
+
+SR = 8000
+
+
+def vowel(f0: float = 120.0, length: int = 4096, seed: int = 0) -> np.ndarray:
+    """A synthetic voiced vowel: 30 harmonics of f0 under a formant-like envelope, in a Hann window."""
+    t = np.arange(length) / SR
+    rng = np.random.default_rng(seed)
+    x = sum(np.exp(-((h * f0 - 700) / 400) ** 2) * np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 6))
+            for h in range(1, 31))
+    return (0.2 * x * np.hanning(length)).astype(np.float32)
+
+
+def test_a_vowel_is_voiced_and_noise_of_every_colour_is_not():
+    m = speech.measures(np.stack([vowel(100), vowel(220)]), SR)
+    assert m["speech_like"].all() and (m["voiced_share"] > 0.5).all()
+    assert (m["spectral_flatness"] < 0.05).all()
+    rng = np.random.default_rng(0)
+    for alpha in (0.0, 1.0, 2.0):
+        noise = 0.05 * negatives.coloured_noise(rng, 20, 4096, alpha)
+        m = speech.measures(noise, SR)
+        assert m["voiced_share"].max() <= 0.05 and not m["speech_like"].any(), alpha
+    white = speech.measures(0.05 * negatives.coloured_noise(rng, 20, 4096, 0.0), SR)
+    assert 0.45 < white["spectral_flatness"].mean() < 0.65  # e^-gamma = 0.56 for Gaussian noise
+
+
+def test_silence_and_a_lone_click_are_not_voiced():
+    silent = np.zeros((2, 4096), np.float32)
+    click = np.zeros((1, 4096), np.float32)
+    click[0, 2000] = 0.9
+    m = speech.measures(np.concatenate([silent, click]), SR)
+    assert not m["speech_like"].any() and m["voiced_share"].max() == 0
+    assert m["spectral_flatness"][0] == 1.0  # no active frame
+
+
+def test_pitch_outside_the_voice_range_is_not_voiced():
+    t = np.arange(4096) / SR
+    low = 0.3 * np.sin(2 * np.pi * 30 * t)  # 30 Hz: below F0_MIN, and no period inside 70-400 Hz
+    assert speech.measures(low[None].astype(np.float32), SR)["voiced_share"][0] < 0.05
+
+
+def test_every_real_test_clip_is_speech_like(prepared):
+    audio, _ = data.load_split(prepared, "test")
+    m = speech.measures(np.asarray(audio), SR)
+    assert m["speech_like"].all() and 0.3 < m["voiced_share"].mean() < 0.9
+
+
+def test_negatives_have_the_clip_shape_and_the_promised_properties(prepared):
+    audio, labels = (np.asarray(a) for a in data.load_split(prepared, "train"))
+    rng = np.random.default_rng(0)
+    for kind, fn in negatives.KINDS.items():
+        x = fn(rng, audio, labels, 6, SR) if kind == "tones" else fn(rng, audio, labels, 6)
+        assert x.shape == (6, 4096) and x.dtype == np.float32 and np.isfinite(x).all(), kind
+        assert np.abs(x).max() <= 1.0, kind
+    assert metrics.level_db(negatives.KINDS["silence"](rng, audio, labels, 4)).max() < -55
+    # the noise-filled envelope keeps a word's timing and formants but loses its voicing
+    filled = negatives.smoothed_spectrogram_noise(rng, audio[:20])
+    assert speech.measures(filled, SR)["voiced_share"].mean() < 0.05
+    assert speech.measures(audio[:20], SR)["voiced_share"].mean() > 0.3
+    env_real, env_fill = negatives.envelope(audio[:20]), negatives.envelope(filled)
+    assert np.corrcoef(env_real.ravel(), env_fill.ravel())[0, 1] > 0.8
+    mixed = negatives.KINDS["mixture"](rng, audio, labels, 50)
+    assert mixed.shape == (50, 4096)
+    kinds = negatives.make(rng, audio, labels, 200, SR)
+    assert kinds.shape == (200, 4096) and np.isfinite(kinds).all()
+
+
+def test_speech_and_forced_choice_accuracy():
+    probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.2, 0.7], [0.1, 0.8, 0.1], [0.6, 0.1, 0.3]])
+    intended = np.array([0, 1, 1, 0])
+    audio = np.full((4, 100), 0.1, np.float32)
+    audio[3] = 1e-5  # near-silent
+    speech_like = np.array([True, True, False, True])
+    # clip 0 counts; 1 is "not a word"; 2 is not speech-like; 3 is near-silent
+    assert metrics.speech_accuracy(probs, intended, audio, speech_like) == pytest.approx(0.25)
+    # forced to choose between classes 0 and 1, clip 1 becomes "one" (0.2 > 0.1)
+    assert metrics.forced_choice_accuracy(probs, intended, np.array([0, 1])) == pytest.approx(1.0)
