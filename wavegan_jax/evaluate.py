@@ -76,6 +76,7 @@ def reference(config, judge: str | Path | None = None) -> Reference:
     import jax
 
     prepared = config.data.prepared
+    origin = "--classifier" if judge else "config.classifier.prepared"
     judge = judge or config.classifier.prepared or None
     if judge is None and not classifier_lib.exists(prepared):
         if jax.process_count() > 1:
@@ -84,8 +85,8 @@ def reference(config, judge: str | Path | None = None) -> Reference:
         log.info("no classifier for %s yet: training one first (config.classifier)", prepared)
         classifier_lib.train_classifier(config)
     elif judge is not None and not classifier_lib.exists(judge):
-        raise FileNotFoundError(f"no classifier in {judge}: train it with `wavegan_jax train-classifier` "
-                                f"with an experiment whose data.prepared is {judge}")
+        raise FileNotFoundError(f"no classifier in {judge} ({origin}): train it with `wavegan_jax "
+                                f"train-classifier` on that data first (an experiment whose data.prepared is {judge})")
     return Reference.build(prepared, judge=judge)
 
 
