@@ -54,17 +54,17 @@ def test_negatives_have_the_clip_shape_and_the_promised_properties(prepared):
     audio, labels = (np.asarray(a) for a in data.load_split(prepared, "train"))
     rng = np.random.default_rng(0)
     for kind, fn in negatives.KINDS.items():
-        x = fn(rng, audio, labels, 6, SR) if kind == "tones" else fn(rng, audio, labels, 6)
+        x = fn(rng, audio, labels, 6, SR)
         assert x.shape == (6, 4096) and x.dtype == np.float32 and np.isfinite(x).all(), kind
         assert np.abs(x).max() <= 1.0, kind
-    assert metrics.level_db(negatives.KINDS["silence"](rng, audio, labels, 4)).max() < -55
+    assert metrics.level_db(negatives.KINDS["silence"](rng, audio, labels, 4, SR)).max() < -55
     # the noise-filled envelope keeps a word's timing and formants but loses its voicing
     filled = negatives.smoothed_spectrogram_noise(rng, audio[:20])
     assert speech.measures(filled, SR)["voiced_share"].mean() < 0.05
     assert speech.measures(audio[:20], SR)["voiced_share"].mean() > 0.3
     env_real, env_fill = negatives.envelope(audio[:20]), negatives.envelope(filled)
     assert np.corrcoef(env_real.ravel(), env_fill.ravel())[0, 1] > 0.8
-    mixed = negatives.KINDS["mixture"](rng, audio, labels, 50)
+    mixed = negatives.KINDS["mixture"](rng, audio, labels, 50, SR)
     assert mixed.shape == (50, 4096)
     kinds = negatives.make(rng, audio, labels, 200, SR)
     assert kinds.shape == (200, 4096) and np.isfinite(kinds).all()

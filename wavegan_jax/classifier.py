@@ -141,8 +141,7 @@ def train_classifier(config) -> dict:
                 if (test_labels == i).any()}
     # fresh negatives of every kind, built from the test split, must land in the reject class
     test_rng = np.random.default_rng(config.seed + 1)
-    rejected = {kind: float((clf.predict(fn(test_rng, test_audio, test_labels, 20, sr) if kind == "tones" else
-                                         fn(test_rng, test_audio, test_labels, 20)).argmax(-1)
+    rejected = {kind: float((clf.predict(fn(test_rng, test_audio, test_labels, 20, sr)).argmax(-1)
                              == len(words)).mean())
                 for kind, fn in negatives_lib.KINDS.items()} if len(test_labels) else {}
     info = dict(words=words, classes=clf.classes, sample_rate=sr, length=manifest["length"],

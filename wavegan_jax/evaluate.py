@@ -182,7 +182,7 @@ def calibration_sets(ref: Reference, seed: int = 0) -> dict[str, tuple[np.ndarra
         "brown noise": (noise(2.0), labels),
         "silence": (np.zeros_like(audio), labels),
         "time-reversed real": (audio[:, ::-1].copy(), labels),
-        "frame-shuffled real": (negatives.KINDS["shuffled"](rng, audio, labels, n), labels),
+        "frame-shuffled real": (negatives.KINDS["shuffled"](rng, audio, labels, n, ref.sample_rate), labels),
         "noise in a word's spectrogram envelope": (
             negatives.smoothed_spectrogram_noise(rng, audio).astype(np.float32), labels),
     }

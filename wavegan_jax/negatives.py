@@ -2,7 +2,7 @@
 
 A word classifier that must name a word for every clip splits anything, noise included, between
 the words. Trained with these negatives as one more class it can say "none of them". Each kind is
-a pure function ``(rng, real, labels, n) -> [n, L]`` of real clips ``real: [M, L]`` (labels
+a pure function ``(rng, real, labels, n, sample_rate) -> [n, L]`` of real clips ``real: [M, L]`` (labels
 ``[M]``); ``make`` draws a mix of all kinds. Levels are random between -45 and -12 dBFS RMS.
 
 Kinds: coloured noise (white, pink, brown), flat or under a real clip's amplitude envelope;
@@ -40,7 +40,7 @@ def envelope(real: np.ndarray, width: int = 256) -> np.ndarray:
     return np.sqrt(np.maximum(power, 0.0))
 
 
-def _noise(rng, real, labels, n):
+def _noise(rng, real, labels, n, sample_rate):
     x = coloured_noise(rng, n, real.shape[1], rng.choice([0.0, 1.0, 2.0]))
     shaped = rng.random(n) < 0.5
     if shaped.any():
@@ -48,11 +48,11 @@ def _noise(rng, real, labels, n):
     return _level(rng, x)
 
 
-def _silence(rng, real, labels, n):
+def _silence(rng, real, labels, n, sample_rate):
     return (rng.normal(size=(n, real.shape[1])) * 10 ** (rng.uniform(-120, -60, (n, 1)) / 20)).astype(np.float32)
 
 
-def _clicks(rng, real, labels, n):
+def _clicks(rng, real, labels, n, sample_rate):
     x = np.zeros((n, real.shape[1]))
     for c in x:
         pos = rng.integers(0, len(c), rng.integers(1, 20))
@@ -60,7 +60,7 @@ def _clicks(rng, real, labels, n):
     return _level(rng, x)
 
 
-def _tones(rng, real, labels, n, sample_rate: int = 8000):
+def _tones(rng, real, labels, n, sample_rate):
     """Hum (50/60 Hz and harmonics) or 1-3 tones or a chirp, 60 Hz .. 0.4 * rate."""
     t = np.arange(real.shape[1]) / sample_rate
     x = np.zeros((n, len(t)))
@@ -79,11 +79,11 @@ def _tones(rng, real, labels, n, sample_rate: int = 8000):
     return _level(rng, x)
 
 
-def _reversed(rng, real, labels, n):
+def _reversed(rng, real, labels, n, sample_rate):
     return real[rng.integers(0, len(real), n), ::-1].copy()
 
 
-def _shuffled(rng, real, labels, n):
+def _shuffled(rng, real, labels, n, sample_rate):
     out = real[rng.integers(0, len(real), n)].copy()
     length = out.shape[1]
     for c in out:
@@ -94,7 +94,7 @@ def _shuffled(rng, real, labels, n):
     return out
 
 
-def _mixture(rng, real, labels, n):
+def _mixture(rng, real, labels, n, sample_rate):
     a = rng.integers(0, len(real), n)
     others = [np.flatnonzero(labels != labels[i]) for i in a]
     b = np.array([rng.choice(o) if len(o) else rng.integers(0, len(real)) for o in others])
@@ -126,7 +126,7 @@ def smoothed_spectrogram_noise(rng: np.random.Generator, real: np.ndarray, n_fft
     return out[:, n_fft:n_fft + length]
 
 
-def _smoothed(rng, real, labels, n):
+def _smoothed(rng, real, labels, n, sample_rate):
     x = smoothed_spectrogram_noise(rng, real[rng.integers(0, len(real), n)])
     return _level(rng, x)
 
@@ -147,6 +147,5 @@ def make(rng: np.random.Generator, real: np.ndarray, labels: np.ndarray, n: int,
     for k, fn in enumerate(KINDS.values()):
         sel = np.flatnonzero(kinds == k)
         if len(sel):
-            out[sel] = (fn(rng, real, labels, len(sel), sample_rate) if fn is _tones
-                        else fn(rng, real, labels, len(sel)))
+            out[sel] = fn(rng, real, labels, len(sel), sample_rate)
     return out

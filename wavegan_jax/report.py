@@ -126,13 +126,13 @@ def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4,
         rows["real test split"] = evaluate.score_real_test(ref)
         evaluation_file.write_text(json.dumps({"rows": rows, "skipped": []}, indent=1))
 
-    def caption(clip: np.ndarray) -> str:
-        """What the judge hears and how much of the clip is voiced."""
+    def captions(clips: np.ndarray) -> list[str]:
+        """Per clip of clips [n, L]: what the judge hears and how much of the clip is voiced."""
         if ref is None:
-            return ""
-        p = ref.clf.predict(clip[None])[0]
-        voiced = speech.measures(clip[None], sr)["voiced_share"][0]
-        return f"<br><small>heard: {html.escape(ref.clf.classes[int(p.argmax())])} ({p.max():.2f}), voiced {voiced:.0%}</small>"
+            return [""] * len(clips)
+        probs, voiced = ref.clf.predict(clips), speech.measures(clips, sr)["voiced_share"]
+        return [f"<br><small>heard: {html.escape(ref.clf.classes[int(p.argmax())])} ({p.max():.2f}), "
+                f"voiced {v:.0%}</small>" for p, v in zip(probs, voiced)]
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>wavegan_jax report: "
              f"{html.escape(workdir.name)}</title><style>body{{font-family:sans-serif;margin:2em}}"
@@ -154,15 +154,13 @@ def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4,
         parts.append("</table>")
     for name, clips in generated.items():
         parts.append(f"<h2>{html.escape(name)}</h2><h3>generated</h3>")
-        for clip in clips:
-            parts.append(f"<div class='clip'><img alt='spectrogram' src='{_spectrogram(clip, sr)}'><br>"
-                         f"<audio controls preload='metadata' src='{_wav(clip, sr)}'></audio>{caption(clip)}</div>")
         real = test_audio[test_labels == run.words.index(name)][:per_word] if name in run.words else test_audio[:per_word]
-        parts.append("<h3>real (test split)</h3>")
-        for clip in real:
-            parts.append(f"<div class='clip'><img alt='spectrogram' src='{_spectrogram(np.asarray(clip), sr)}'><br>"
-                         f"<audio controls preload='metadata' src='{_wav(np.asarray(clip), sr)}'></audio>"
-                         f"{caption(np.asarray(clip))}</div>")
+        for title, group in (("generated", clips), ("real (test split)", np.asarray(real))):
+            if title != "generated":
+                parts.append(f"<h3>{title}</h3>")
+            for clip, text in zip(group, captions(group)):
+                parts.append(f"<div class='clip'><img alt='spectrogram' src='{_spectrogram(clip, sr)}'><br>"
+                             f"<audio controls preload='metadata' src='{_wav(clip, sr)}'></audio>{text}</div>")
     curves = _curves(workdir)
     if curves:
         parts.append("<h2>Training</h2>" + "".join(f"<img alt='curves' src='{c}'><br>" for c in curves))
