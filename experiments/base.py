@@ -35,6 +35,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.latent_dim = 100  # size of z
     c.model.phase_shuffle = 2  # D shifts each layer's output by up to +-n samples (0 = off)
     c.model.conv_impl = "auto"  # auto | polyphase | direct (same function, different speed)
+    c.model.film = False  # G: per-class scale and shift after every upsampling layer (FiLM)
+    c.model.stft_resolutions = "128,256,512"  # FFT sizes of the spectral discriminator (hop n/4)
+    c.model.stft_channels = 32  # its convolutions' width
+    # the discriminators, comma-separated: wave (WaveGAN's D) and/or stft (multi-resolution
+    # STFT magnitudes, models.SpectralDiscriminator); each gets the strategy's head and its own
+    # optimizer state, and both players' objectives sum over them
+    c.discriminators = "wave"
 
     c.conditioning = "concat"  # none | concat | sample_in_channel | acgan | projection
     c.num_classes = -1  # -1: the number of words in the prepared data; 0 with conditioning=none
@@ -50,6 +57,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.instance_noise = 0.0  # std of Gaussian noise added to D's real and fake inputs; 0 = off
     c.instance_noise_steps = 0  # anneal that std linearly to 0 over this many steps (0 = constant)
     c.acgan_weight = 1.0  # weight of the auxiliary class loss (conditioning=acgan), both players
+    c.feature_matching = 0.0  # G: weight of L1 between D's mean features on real and generated clips
+    # differentiable augmentation of every D input (real and generated, both players' updates):
+    # each of a random time shift (up to 1/8 of the clip, circular), a gain (x0.5..x1.5) and
+    # Gaussian noise (std 0.01) is applied to a clip with this probability; 0 = off
+    c.augment = 0.0
     c.n_critic = 5  # discriminator updates per train step
     c.g_steps = 1  # generator updates per train step (G:D update ratio = g_steps : n_critic)
     c.batch_size = 64  # global batch (all devices and processes); must divide evenly
@@ -59,6 +71,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.optim.b1 = 0.5
     c.optim.b2 = 0.9
     c.ema_decay = 0.999  # EMA copy of G's parameters used for samples
+    # warm-up: decay at step t is min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's
+    # ExponentialMovingAverage with num_updates), so the average forgets the random init quickly
+    c.ema_warmup = True
 
     # ---- divergence (the original study's rule): stop and record the step in divergence.json --
     c.divergence = ml_collections.ConfigDict()
@@ -76,6 +91,10 @@ def get_config() -> ml_collections.ConfigDict:
 
     # ---- evaluation during training (needs the classifier; trained first when missing) -----
     c.eval_every = 0  # steps between evaluations; 0 = off
+    # minutes of training wall time (train_seconds in metrics.jsonl: compilation included,
+    # evaluations excluded) between evaluations, read at logged steps; 0 = off
+    c.eval_every_minutes = 0.0
+    c.max_train_minutes = 0.0  # stop (checkpoint, samples, evaluation) after this much training time; 0 = off
     c.eval_samples = 50  # clips per word, fixed noise
     # any key of evaluate.score, e.g. speech_accuracy, accuracy, audible_accuracy, fid; the default
     # counts a clip only when the judge (with its "not a word" class) hears the intended word AND it

@@ -6,6 +6,11 @@
 #   bash experiments/device_lease.sh divergence   (issue 7): the divergence table of the study's
 #     downsized model (lr x n_critic, 10 repeats vmapped), the 1024-sample table with 10 repeats
 #     vmapped into runs/divergence_gpu, then the K-seeds benchmark.
+#   bash experiments/device_lease.sh recipe       (issue 37): the recipe screen: eight configs of
+#     experiments/digits.py (baseline, each component alone, stacks) trained side by side on the one
+#     GPU for MINUTES (default 6) of training time each by benchmarks/quality_per_hour.py, evaluated
+#     every EVAL (1.5) minutes, into runs/recipe_gpu; carry data/prepared/fsdd_digits_8k_4096 with its
+#     classifier (train-classifier first).
 # A second call on the still-warm machine resumes where the first stopped (checkpoints stay there).
 # The study grid takes about 17 minutes of an H100 (93-125 s per cell): more than one 15-minute lease.
 # A fresh machine skips the cells whose seeds finished when runs/study_downsized is carried (their
@@ -25,6 +30,25 @@ $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade
 export PATH=$(dirname "$PY"):$PATH  # the venv's own python (a symlink to it would miss the venv)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())" || exit 1
+if [ "$task" = recipe ]; then
+  export XLA_PYTHON_CLIENT_PREALLOCATE=false  # eight processes share the GPU
+  pack() { tar czf "${OUT:-/tmp}/recipe_gpu.tgz" --exclude=checkpoints --exclude=best --exclude='events*' runs/recipe_gpu 2>/dev/null; }
+  timeout 120 python -m wavegan_jax train --config=experiments/digits.py:smoke --workdir=/tmp/smoke \
+    --config.data.prepared=data/prepared/fsdd_digits_8k_4096 > /tmp/smoke.log 2>&1 \
+    || { tail -30 /tmp/smoke.log; echo "smoke run failed"; exit 1; }
+  echo "smoke run passed after $(( $(date +%s) - start )) s"
+  t=$(( $(left) - 25 ))
+  timeout "$t" python benchmarks/quality_per_hour.py --out runs/recipe_gpu --parallel 8 \
+    --minutes "${MINUTES:-6}" --eval-minutes "${EVAL:-1.5}" --config.sample_every=2000 --config.checkpoint_every=2000 \
+    base=experiments/digits.py:baseline stft=experiments/digits.py:baseline,+stft \
+    film=experiments/digits.py:baseline,+film cheap=experiments/digits.py:baseline,+cheap \
+    cheap_stft=experiments/digits.py:baseline,+cheap,+stft stft_film=experiments/digits.py:baseline,+stft,+film \
+    cheap_stft_film_aug=experiments/digits.py:baseline,+cheap,+stft,+film,+aug \
+    cheap_stft_fm=experiments/digits.py:baseline,+cheap,+stft,+fm
+  python benchmarks/quality_per_hour.py --out runs/recipe_gpu --plot "${OUT:-/tmp}/recipe_gpu.png" | tee "${OUT:-/tmp}/recipe_gpu.md"
+  for f in runs/recipe_gpu/*/train.log; do echo "== $f"; grep -E "step [0-9]+:|Error|error" "$f" | tail -2 | cut -c1-300; done
+  pack; echo "device script done after $(( $(date +%s) - start )) s"; exit 0
+fi
 if [ "$task" = study ]; then
   pack() { tar czf "${OUT:-/tmp}/study_gpu.tgz" --exclude=checkpoints --exclude=best runs/study_downsized 2>/dev/null; }
   for cell in acgan,wgan_gp concat,wgan_gp sample_in_channel,wgan_gp projection,hinge none,wgan_gp \
@@ -35,7 +59,7 @@ if [ "$task" = study ]; then
   python experiments/study/summarize.py runs/study_downsized
   echo "device script done after $(( $(date +%s) - start )) s"; exit 0
 fi
-[ "$task" = divergence ] || { echo "unknown task $task; known: study, divergence"; exit 2; }
+[ "$task" = divergence ] || { echo "unknown task $task; known: study, divergence, recipe"; exit 2; }
 seeds="0 1 2 3 4 5 6 7 8 9"
 export ARGS="--config.checkpoint_every=5000"
 pack() { tar czf "${OUT:-/tmp}/divergence_gpu.tgz" --exclude=checkpoints runs/divergence_4096 runs/divergence_gpu 2>/dev/null; }

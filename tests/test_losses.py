@@ -67,7 +67,7 @@ def test_every_strategy_builds_for_1_to_35_classes(strategy, num_classes):
     gp = G.init(jax.random.key(0), jnp.zeros((3, 100)), labels)
     x = G.apply(gp, jax.random.normal(jax.random.key(1), (3, 100)), labels)
     dp = D.init(jax.random.key(2), x, labels, jnp.zeros((3, 4), jnp.int32))
-    logits, cls = D.apply(dp, x, labels, jnp.zeros((3, 4), jnp.int32))
+    logits, cls, _ = D.apply(dp, x, labels, jnp.zeros((3, 4), jnp.int32))
     assert x.shape == (3, 4096) and logits.shape == (3,)
     assert cls.shape == ((3, num_classes) if strategy == "acgan" else (3, 0))
 
@@ -88,8 +88,8 @@ def test_projection_logit_depends_on_the_label():
     p = D.init(jax.random.key(1), x, A([0, 1]), shifts)
     p = jax.tree.map(lambda a: a, p)
     p["params"]["class_embedding"] = jax.random.normal(jax.random.key(2), p["params"]["class_embedding"].shape)
-    a, _ = D.apply(p, x, A([0, 0]), shifts)
-    b, _ = D.apply(p, x, A([1, 1]), shifts)
+    a, *_ = D.apply(p, x, A([0, 0]), shifts)
+    b, *_ = D.apply(p, x, A([1, 1]), shifts)
     assert not np.allclose(a, b)
 
 
@@ -122,4 +122,4 @@ def test_all_options_together(smoke_config):
     run = train.Run(smoke_config)
     metrics = {k: float(v) for k, v in run.step().items()}
     assert all(np.isfinite(v) for v in metrics.values()) and metrics["r1"] > 0
-    assert int(run.state.g_opt[0].count) == 2 and int(run.state.d_opt[0].count) == 1
+    assert int(run.state.g_opt[0].count) == 2 and int(run.state.d_opt["wave"][0].count) == 1

@@ -23,7 +23,7 @@ def test_one_step_gives_finite_losses_and_changes_g_and_d(smoke_config):
     assert metrics["params_finite"] == 1.0 and metrics["gp"] >= 0
     assert metrics["d_grad_norm"] > 0 and metrics["g_grad_norm"] > 0
     assert all(not np.array_equal(a, b) for a, b in zip(g0, leaves(run.state.g_params)))
-    d1 = jax.tree.map(lambda x: np.array(x), run.state.d_params)["params"]
+    d1 = jax.tree.map(lambda x: np.array(x), run.state.d_params)["wave"]["params"]
     # WGAN's D loss is invariant to a constant added to D's output, so the output bias never moves
     assert np.array_equal(d0.pop(0), d1["Dense_0"].pop("bias"))
     assert all(not np.array_equal(a, b) for a, b in zip(d0, jax.tree.leaves(d1)))

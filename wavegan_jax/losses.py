@@ -6,6 +6,12 @@ penalties and the auxiliary class loss that the train step adds to any of them.
 
 with logits ``[B]``. ``label_smoothing`` s is one-sided: real targets become 1 - s (used by the
 losses with targets: nonsaturating and lsgan).
+
+Each player's objective is a sum of named, weighted terms (descript-audio-codec's ``lambdas``):
+``weights(config, head)`` gives ``{"d": {term: weight}, "g": {term: weight}}`` and
+``d_terms`` / ``g_terms`` compute only the terms with a non-zero weight, for one discriminator.
+D's terms: ``adv`` (the loss's D side), ``gp`` (WGAN-GP), ``r1``, ``drift``, ``class`` (AC-GAN head);
+G's: ``adv``, ``class``, ``feature_match`` (L1 between D's mean features of real and generated clips).
 """
 from __future__ import annotations
 
@@ -115,3 +121,64 @@ def r1_penalty(d_fn, real: jax.Array) -> jax.Array:
 def class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Mean cross-entropy of class logits [B, K] against int labels [B] (AC-GAN's auxiliary loss)."""
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
+
+
+# ---- each player's objective as named, weighted terms -----------------------------------------
+D_TERMS = ("adv", "gp", "r1", "drift", "class")  # summed in this order
+G_TERMS = ("adv", "class", "feature_match")
+
+
+def weights(config, head: str) -> dict[str, dict[str, float]]:
+    """The weight of every term of D's and G's objective for ``config`` (0 = not computed)."""
+    acgan = config.acgan_weight if head == "acgan" else 0.0
+    return {"d": {"adv": 1.0, "gp": config.gp_lambda if get(config.loss).gradient_penalty else 0.0,
+                  "r1": 0.5 * config.r1_gamma, "drift": config.drift_penalty, "class": acgan},
+            "g": {"adv": 1.0, "class": acgan, "feature_match": config.feature_matching}}
+
+
+def _weighted_sum(terms: dict, w: dict, order) -> jax.Array:
+    total = None
+    for name in order:
+        if name in terms:
+            value = w[name] * terms[name] if w[name] != 1.0 else terms[name]
+            total = value if total is None else total + value
+    return total
+
+
+def d_terms(loss: Loss, w: dict, d_fn, real, fake, labels, eps, *, label_smoothing=0.0):
+    """D's objective for one discriminator ``d_fn(x [B, L]) -> (logits [B], class_logits [B, K], features)``
+    on real and fake clips [B, L] with labels [B] and GP mixing weights eps [B].
+    Returns (weighted sum, metrics with every term)."""
+    (real_logits, real_cls, _), (fake_logits, fake_cls, _) = d_fn(real), d_fn(fake)
+    terms = {}
+    terms["adv"], m = loss.d_loss(real_logits, fake_logits, label_smoothing=label_smoothing)
+    logit_fn = lambda x: d_fn(x)[0]
+    if w["gp"]:
+        terms["gp"], m["gp_grad_norm"] = gradient_penalty(logit_fn, real, fake, eps)
+    if w["r1"]:
+        terms["r1"] = r1_penalty(logit_fn, real)
+    if w["drift"]:
+        terms["drift"] = jnp.mean(real_logits ** 2)
+    if w["class"]:
+        terms["class"] = 0.5 * (class_loss(real_cls, labels) + class_loss(fake_cls, labels))
+        m["d_class_acc_real"] = jnp.mean(real_cls.argmax(-1) == labels)
+    m.update({k: v for k, v in terms.items() if k != "adv"})
+    if "class" in m:
+        m["d_class_loss"] = m.pop("class")
+    return _weighted_sum(terms, w, D_TERMS), m
+
+
+def g_terms(loss: Loss, w: dict, d_fn, fake, labels, real=None):
+    """G's objective against one discriminator (``d_fn`` as in ``d_terms``) for generated clips
+    fake [B, L] with labels [B]; ``real`` [B, L] only for feature matching.
+    Returns (weighted sum, metrics)."""
+    logits, cls, feats = d_fn(fake)
+    terms = {}
+    terms["adv"], m = loss.g_loss(logits)
+    if w["class"]:
+        terms["class"] = m["g_class_loss"] = class_loss(cls, labels)
+    if w["feature_match"]:
+        real_feats = jax.lax.stop_gradient(d_fn(real)[2])
+        terms["feature_match"] = m["feature_match"] = sum(
+            jnp.mean(jnp.abs(jnp.mean(f, 0) - jnp.mean(r, 0))) for f, r in zip(feats, real_feats))
+    return _weighted_sum(terms, w, G_TERMS), m

@@ -9,6 +9,7 @@ devices, so a run gives the same numbers on 1 or N devices.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -97,10 +98,12 @@ def check_config(config, num_devices: int) -> None:
         raise ValueError("instance_noise, instance_noise_steps, r1_gamma and drift_penalty must be >= 0")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"label_smoothing={config.label_smoothing} must be in [0, 1)")
-    if config.eval_every and not cond_lib.get(config.conditioning).needs_labels \
+    if (config.eval_every or config.eval_every_minutes) and not cond_lib.get(config.conditioning).needs_labels \
             and "accuracy" in config.best_metric:
         raise ValueError("an unconditional model has no intended words: use --config.best_metric=fid "
                          "--config.best_mode=min")
+    if min(config.max_train_minutes, config.eval_every_minutes) < 0:
+        raise ValueError("max_train_minutes and eval_every_minutes must be >= 0 (0 = off)")
     if config.best_mode not in ("max", "min"):
         raise ValueError(f"best_mode={config.best_mode!r}; known: max, min")
     if config.batch_size % num_devices:
@@ -108,6 +111,18 @@ def check_config(config, num_devices: int) -> None:
                          f"{num_devices} devices; use a multiple of {num_devices}")
     if not 0 <= config.ema_decay < 1:
         raise ValueError(f"ema_decay={config.ema_decay} must be in [0, 1)")
+    if not 0 <= config.augment <= 1:
+        raise ValueError(f"augment={config.augment} must be a probability in [0, 1]")
+    if config.feature_matching < 0:
+        raise ValueError(f"feature_matching={config.feature_matching} must be >= 0")
+    if "stft" in models.discriminator_names(config):
+        try:
+            sizes = [int(n) for n in str(config.model.stft_resolutions).split(",")]
+        except ValueError:
+            sizes = []
+        if not sizes or any(n < 16 or n > config.model.length // 2 for n in sizes):
+            raise ValueError(f"model.stft_resolutions={config.model.stft_resolutions!r}: give FFT sizes "
+                             f"between 16 and model.length / 2 = {config.model.length // 2}, e.g. 128,256,512")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,16 +133,20 @@ def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.Gradien
     return (optax.adam(o.g_lr, b1=o.b1, b2=o.b2), optax.adam(o.d_lr, b1=o.b1, b2=o.b2))
 
 
-def init_state(config, G, D, key, g_tx, d_tx) -> TrainState:
+def init_state(config, G, Ds: dict, key, g_tx, d_tx) -> TrainState:
+    """Fresh state; ``d_params`` and ``d_opt`` are dicts name -> the discriminator's parameters and
+    optimizer state (the first discriminator is initialised from the same key whatever follows it)."""
     kg, kd = jax.random.split(key)
     length = config.model.length
     z = jnp.zeros((1, config.model.latent_dim))
     labels = jnp.zeros((1,), jnp.int32)
     g_params = G.init(kg, z, labels)
-    d_params = D.init(kd, jnp.zeros((1, length)), labels, jnp.zeros((1, PHASE_LAYERS), jnp.int32))
+    x, shifts = jnp.zeros((1, length)), jnp.zeros((1, PHASE_LAYERS), jnp.int32)
+    d_params = {name: D.init(kd if i == 0 else jax.random.fold_in(kd, i), x, labels, shifts)
+                for i, (name, D) in enumerate(Ds.items())}
     return TrainState(step=jnp.zeros((), jnp.int32), data_position=jnp.zeros((), jnp.int32),
                       g_params=g_params, d_params=d_params, ema_params=jax.tree.map(jnp.copy, g_params),
-                      g_opt=g_tx.init(g_params), d_opt=d_tx.init(d_params))
+                      g_opt=g_tx.init(g_params), d_opt={name: d_tx.init(p) for name, p in d_params.items()})
 
 
 def _local(params):
@@ -137,76 +156,99 @@ def _local(params):
     return jax.lax.pcast(params, "data", to="varying")
 
 
-def generator_loss(config, logits: jax.Array, class_logits: jax.Array | None, labels: jax.Array):
-    """G's loss on D's outputs for generated clips (logits [B], class_logits [B, K] or None,
-    labels [B]): the adversarial term of ``config.loss`` plus, for acgan, ``acgan_weight`` times
-    the class loss. Returns (scalar, metrics)."""
-    total, m = losses.get(config.loss).g_loss(logits)
-    if cond_lib.get(config.conditioning).head == "acgan":
-        m["g_class_loss"] = losses.class_loss(class_logits, labels)
-        total = total + config.acgan_weight * m["g_class_loss"]
-    return total, m
+def _prefixed(name: str, first: bool, metrics: dict) -> dict:
+    """The first discriminator's metrics keep their names; the others' get ``name/``."""
+    return metrics if first else {f"{name}/{k}": v for k, v in metrics.items()}
 
 
-def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int):
+def generator_loss(config, Ds: dict, d_params: dict, fake, labels, shifts, real=None):
+    """G's objective: the sum over the discriminators of ``losses.g_terms`` for generated clips
+    fake [B, L] with labels [B] (real [B, L] only for feature matching). Returns (scalar, metrics);
+    ``g_loss`` is the summed adversarial term."""
+    loss, head = losses.get(config.loss), cond_lib.get(config.conditioning).head
+    w = losses.weights(config, head)["g"]
+    total, metrics, adv = None, {}, None
+    for i, (name, D) in enumerate(Ds.items()):
+        d_fn = lambda x, D=D, p=d_params[name]: D.apply(p, x, labels, shifts)
+        t, m = losses.g_terms(loss, w, d_fn, fake, labels, real)
+        adv = m["g_loss"] if adv is None else adv + m["g_loss"]
+        total = t if total is None else total + t
+        metrics.update(_prefixed(name, i == 0, m))
+    metrics["g_loss"] = adv
+    return total, metrics
+
+
+def augment(x: jax.Array, rand: dict, p: float) -> jax.Array:
+    """Differentiable augmentation of D inputs x [B, L] with the step's draws ``rand`` (each op is
+    applied to a clip when its uniform draw < p): circular time shift, gain, Gaussian noise."""
+    length = x.shape[1]
+    shift = jnp.where(rand["u"][:, 0] < p, rand["shift"], 0)
+    idx = (jnp.arange(length)[None, :] - shift[:, None]) % length
+    x = jnp.take_along_axis(x, idx, axis=1)
+    x = x * jnp.where(rand["u"][:, 1] < p, rand["gain"], 1.0)[:, None]
+    return x + jnp.where(rand["u"][:, 2] < p, 0.01, 0.0)[:, None] * rand["noise"]
+
+
+def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classes: int):
     """Compiled ``step(state, batch) -> (state, metrics)``: ``n_critic`` D updates, then
     ``g_steps`` G updates, then the EMA update.
 
+    Ds: name -> discriminator module (``models.build``); each is trained on the sum of its
+    ``losses.d_terms`` with its own optimizer state, and G on the sum of ``losses.g_terms`` over them.
     batch: {"audio": [n_critic, B, L] float32, "labels": [n_critic, B] int32}, sharded over B.
     metrics: dict of scalars averaged over the global batch (D's from the last critic update,
     G's from the last generator update), including the global norms of the parameter gradients
-    (``d_grad_norm``, ``g_grad_norm``).
+    (``d_grad_norm`` over every discriminator, ``g_grad_norm``); the second and later
+    discriminators' metrics are prefixed with their name.
 
     With ``train_key`` of shape [K] (``config.num_seeds = K``) the step is ``jax.vmap``-ed over
     K independent GANs: every leaf of ``state`` and every metric gets a leading K axis, and the
     batch does too ([K, n_critic, B, ...]) unless ``config.seeds_share_data``.
     """
     loss = losses.get(config.loss)
-    acgan = cond_lib.get(config.conditioning).head == "acgan"
+    w_d = losses.weights(config, cond_lib.get(config.conditioning).head)["d"]
     n_critic, g_steps, global_batch = config.n_critic, config.g_steps, config.batch_size
-    ps, ema_decay, gp_lambda = config.model.phase_shuffle, config.ema_decay, config.gp_lambda
-    r1_gamma, smoothing, acgan_weight = config.r1_gamma, config.label_smoothing, config.acgan_weight
-    drift = config.drift_penalty
-    noise0, noise_steps = config.instance_noise, config.instance_noise_steps
+    ps, ema_decay, smoothing = config.model.phase_shuffle, config.ema_decay, config.label_smoothing
+    noise0, noise_steps, aug_p = config.instance_noise, config.instance_noise_steps, config.augment
+    feature_matching = config.feature_matching > 0
 
-    def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise):
+    def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise, aug):
         fake = G.apply(g_params, z, labels)
         if noise is not None:
             real, fake = real + noise[0], fake + noise[1]
+        if aug is not None:
+            real, fake = augment(real, aug[0], aug_p), augment(fake, aug[1], aug_p)
 
-        def d_loss_fn(dp):
-            d_fn = lambda x: D.apply(dp, x, labels, shifts)
-            (real_logits, real_cls), (fake_logits, fake_cls) = d_fn(real), d_fn(fake)
-            total, m = loss.d_loss(real_logits, fake_logits, label_smoothing=smoothing)
-            logit_fn = lambda x: d_fn(x)[0]
-            if loss.gradient_penalty:
-                m["gp"], m["gp_grad_norm"] = losses.gradient_penalty(logit_fn, real, fake, eps)
-                total = total + gp_lambda * m["gp"]
-            if r1_gamma:
-                m["r1"] = losses.r1_penalty(logit_fn, real)
-                total = total + 0.5 * r1_gamma * m["r1"]
-            if drift:
-                m["drift"] = jnp.mean(real_logits ** 2)
-                total = total + drift * m["drift"]
-            if acgan:
-                m["d_class_loss"] = 0.5 * (losses.class_loss(real_cls, labels) + losses.class_loss(fake_cls, labels))
-                m["d_class_acc_real"] = jnp.mean(real_cls.argmax(-1) == labels)
-                total = total + acgan_weight * m["d_class_loss"]
-            m["d_total"] = total
-            return total, m
+        def d_loss_fn(dps):
+            total, metrics = None, {}
+            for i, (name, D) in enumerate(Ds.items()):
+                d_fn = lambda x, D=D, p=dps[name]: D.apply(p, x, labels, shifts)
+                t, m = losses.d_terms(loss, w_d, d_fn, real, fake, labels, eps, label_smoothing=smoothing)
+                m["d_total"] = t
+                total = t if total is None else total + t
+                metrics.update(_prefixed(name, i == 0, m))
+            metrics["d_total"] = total
+            return total, metrics
 
         (_, m), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(_local(d_params))
         grads = jax.lax.pmean(grads, "data")
         m["d_grad_norm"] = optax.global_norm(grads)
-        updates, d_opt = d_tx.update(grads, d_opt, d_params)
-        return optax.apply_updates(d_params, updates), d_opt, m
+        new_params, new_opt = {}, {}
+        for name in Ds:
+            updates, new_opt[name] = d_tx.update(grads[name], d_opt[name], d_params[name])
+            new_params[name] = optax.apply_updates(d_params[name], updates)
+        return new_params, new_opt, m
 
-    def g_update(g_params, g_opt, d_params, z, labels, shifts, noise):
+    def g_update(g_params, g_opt, d_params, z, labels, shifts, noise, real, aug):
         def g_loss_fn(gp):
             fake = G.apply(gp, z, labels)
             if noise is not None:
                 fake = fake + noise
-            return generator_loss(config, *D.apply(d_params, fake, labels, shifts), labels)
+            x_real = real
+            if aug is not None:
+                fake = augment(fake, aug[0], aug_p)
+                x_real = None if real is None else augment(real, aug[1], aug_p)
+            return generator_loss(config, Ds, d_params, fake, labels, shifts, x_real)
 
         (_, m), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(g_params))
         grads = jax.lax.pmean(grads, "data")
@@ -214,18 +256,31 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
         updates, g_opt = g_tx.update(grads, g_opt, g_params)
         return optax.apply_updates(g_params, updates), g_opt, m
 
+    def aug_draws(rand, j):
+        return None if "aug" not in rand else jax.tree.map(lambda a: a[j], rand["aug"])
+
     def local_step(state: TrainState, real, labels, rand):
         d_params, d_opt, g_params, g_opt = state.d_params, state.d_opt, state.g_params, state.g_opt
         noise_d, noise_g = rand.get("noise_d"), rand.get("noise_g")
         for c in range(n_critic):  # unrolled: XLA CPU is ~20x slower with this loop in lax.scan
+            aug = None if "aug" not in rand else (aug_draws(rand, 2 * c), aug_draws(rand, 2 * c + 1))
             d_params, d_opt, d_metrics = d_update(
                 d_params, d_opt, g_params, real[c], labels[c], rand["z"][c], rand["eps"][c],
-                rand["shifts"][c], None if noise_d is None else noise_d[2 * c:2 * c + 2])
+                rand["shifts"][c], None if noise_d is None else noise_d[2 * c:2 * c + 2], aug)
         for g in range(g_steps):
+            j = 2 * n_critic + 2 * g
+            aug = None if "aug" not in rand else (aug_draws(rand, j), aug_draws(rand, j + 1))
+            # feature matching compares with the last critic batch's real clips (labels differ: the
+            # term matches D's mean features over the batch, not per clip)
             g_params, g_opt, g_metrics = g_update(
                 g_params, g_opt, d_params, rand["z"][n_critic + g], rand["g_labels"][g],
-                rand["shifts"][n_critic + g], None if noise_g is None else noise_g[g])
-        ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, g_params)
+                rand["shifts"][n_critic + g], None if noise_g is None else noise_g[g],
+                real[n_critic - 1] if feature_matching else None, aug)
+        decay = ema_decay
+        if config.ema_warmup:
+            t = state.step.astype(jnp.float32)
+            decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.ema_params, g_params)
         metrics = jax.lax.pmean({**d_metrics, **g_metrics}, "data")
         finite = jnp.all(jnp.array([jnp.isfinite(x).all() for x in jax.tree.leaves((g_params, d_params))]))
         metrics["params_finite"] = finite.astype(jnp.float32)
@@ -239,8 +294,10 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
                             out_specs=(P(), P()))
 
     def step(state: TrainState, batch: dict, train_key: jax.Array):
-        keys = jax.random.split(jax.random.fold_in(train_key, state.step), 6)
+        step_key = jax.random.fold_in(train_key, state.step)
+        keys = jax.random.split(step_key, 6)
         updates = n_critic + g_steps
+        length = config.model.length
         rand = {
             "z": jax.random.normal(keys[0], (updates, global_batch, config.model.latent_dim)),
             "g_labels": jax.random.randint(keys[1], (g_steps, global_batch), 0, max(num_classes, 1)),
@@ -250,9 +307,15 @@ def make_train_step(config, G, D, g_tx, d_tx, mesh, train_key, num_classes: int)
         if noise0:
             frac = 1.0 - state.step / noise_steps if noise_steps else 1.0
             std = noise0 * jnp.maximum(frac, 0.0)
-            length = config.model.length
             rand["noise_d"] = std * jax.random.normal(keys[4], (2 * n_critic, global_batch, length))
             rand["noise_g"] = std * jax.random.normal(keys[5], (g_steps, global_batch, length))
+        if aug_p:  # [2 (n_critic + g_steps), B, ...]: one draw per D input batch (real and fake)
+            ka = jax.random.split(jax.random.fold_in(step_key, 1000), 4)
+            n = 2 * updates
+            rand["aug"] = {"u": jax.random.uniform(ka[0], (n, global_batch, 3)),
+                           "shift": jax.random.randint(ka[1], (n, global_batch), -(length // 8), length // 8 + 1),
+                           "gain": jax.random.uniform(ka[2], (n, global_batch), minval=0.5, maxval=1.5),
+                           "noise": jax.random.normal(ka[3], (n, global_batch, length))}
         return sharded(state, batch["audio"], batch["labels"], rand)
 
     if train_key.ndim == 0:
@@ -287,7 +350,7 @@ class Run:
         check_config(config, len(devices))
         self.num_classes = resolve_num_classes(config, self.manifest)
         self.mesh = jax.sharding.Mesh(np.array(devices), ("data",))
-        self.G, self.D = models.build(config, self.num_classes)
+        self.G, self.Ds = models.build(config, self.num_classes)
         self.seeds = [config.seed + i for i in range(config.num_seeds)]
         init_keys, data_keys, train_keys, self.sample_keys = zip(
             *(jax.random.split(jax.random.key(s), 4) for s in self.seeds))
@@ -298,10 +361,10 @@ class Run:
         self.batch_sharding = NamedSharding(
             self.mesh, P(None, None, "data") if self.stacked and not config.seeds_share_data else P(None, "data"))
         # One compiled init (the same bits as op-by-op, which compiles every initializer apart: 2x slower)
-        init = jax.jit(lambda k: init_state(config, self.G, self.D, k, self.g_tx, self.d_tx))
+        init = jax.jit(lambda k: init_state(config, self.G, self.Ds, k, self.g_tx, self.d_tx))
         states = [init(k) for k in init_keys]
         self.set_state(jax.device_put(_stack(states) if self.stacked else states[0], self.replicated))
-        self.train_step = make_train_step(config, self.G, self.D, self.g_tx, self.d_tx, self.mesh,
+        self.train_step = make_train_step(config, self.G, self.Ds, self.g_tx, self.d_tx, self.mesh,
                                           jnp.stack(train_keys) if self.stacked else train_keys[0],
                                           self.num_classes)
         self.generate = make_generate(self.G)
@@ -472,14 +535,17 @@ class Evaluator:
         self.ref = evaluate.reference(self.config)
         self.best = [(best_info(f) or {}).get("value") for f in folders]
 
-    def __call__(self, step: int, writer, member: int = 0) -> dict[str, float]:
+    def __call__(self, step: int, writer, member: int = 0, train_seconds: float | None = None) -> dict[str, float]:
         """Score member ``member``. Every process computes the same numbers (the best checkpoint
-        is saved by all, as orbax requires); only process 0 writes files."""
+        is saved by all, as orbax requires); only process 0 writes files. ``train_seconds`` (the
+        run's training wall time so far, evaluations excluded) goes into the metrics.jsonl row."""
         folder, seed = self.folders[member], self.run.seeds[member]
         num = self.config.eval_samples
         result = self._evaluate.score_run(self.run, self.ref, num, seed, member=member)
         raw = self._evaluate.score_run(self.run, self.ref, num, seed, generator="raw", member=member)
         result.update({f"raw/{k}": raw[k] for k in self.RAW_KEYS})
+        if train_seconds is not None:
+            result["train_seconds"] = round(train_seconds, 2)
         writer.scalars(step, result, prefix="eval")
         if jax.process_index() == 0:
             with open(folder / "metrics.jsonl", "a") as f:
@@ -538,6 +604,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     a diverged member is recorded in its folder's divergence.json and the others go on).
     """
     workdir = Path(workdir)
+    clock = TrainClock(workdir)
     run = Run(config)
     is_main = jax.process_index() == 0
     folders = member_folders(run, workdir)
@@ -553,9 +620,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     restored = restore_latest(manager, run.state)
     if restored is not None:
         run.set_state(restored)
+        clock.resume(run.step_count)
         log.info("resumed from %s at step %d", manager.directory, run.step_count)
     writers = [monitoring.Writer(f if is_main else None) for f in folders]
-    evaluator = Evaluator(run, folders) if config.eval_every else None
+    with clock.paused():  # training the judge for the evaluations is not training time
+        evaluator = Evaluator(run, folders) if config.eval_every or config.eval_every_minutes else None
     alive = [not (f / "divergence.json").exists() for f in folders] if run.stacked else [True]
     start = run.step_count
     if start == 0:
@@ -564,10 +633,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     bar = monitoring.progress(start, config.num_steps, enabled=config.progress and is_main)
     t0, last_log = time.perf_counter(), start
     try:
+        budget, every = 60 * config.max_train_minutes, 60 * config.eval_every_minutes
+        next_eval = (math.floor(clock.seconds / every) + 1) * every if every else math.inf
         for step in range(start + 1, config.num_steps + 1):
             metrics = run.step()
             bar.update(1)
-            last = step == config.num_steps
+            elapsed = math.nan
+            if (budget or every) and step % config.log_every == 0:  # the clock, read at logged steps
+                jax.block_until_ready(metrics)
+                elapsed = clock.seconds
+            last = step == config.num_steps or (budget > 0 and elapsed >= budget)
+            eval_now = last or elapsed >= next_eval or (config.eval_every > 0 and step % config.eval_every == 0)
+            if elapsed >= next_eval:
+                next_eval = (math.floor(elapsed / every) + 1) * every
             watch = config.divergence.threshold > 0 and step <= config.divergence.window
             if watch or step % config.log_every == 0 or last or step % config.checkpoint_every == 0:
                 host = jax.device_get(metrics)
@@ -599,11 +677,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                         log.info("step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in m.items()))
             if step % config.checkpoint_every == 0 or last:
                 manager.save(step, args=ocp.args.StandardSave(run.state))
+                if is_main:
+                    clock.record(step)
             for i in range(len(folders)):
                 if alive[i] and (step % config.sample_every == 0 or last):
                     write_samples(run, writers[i], folders[i], step, member=i)
-                if alive[i] and evaluator is not None and (step % config.eval_every == 0 or last):
-                    evaluator(step, writers[i], member=i)
+                if alive[i] and evaluator is not None and eval_now:
+                    jax.block_until_ready(run.state.step)
+                    with clock.paused():
+                        evaluator(step, writers[i], member=i, train_seconds=clock.seconds)
+            if last:
+                break
     finally:
         bar.close()
         manager.wait_until_finished()
@@ -611,6 +695,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         for w in writers:
             w.close()
     return run
+
+
+class TrainClock:
+    """The run's training wall time in seconds: from the start of ``train_and_evaluate`` (data,
+    compilation and checkpoints included), without evaluations, summed over resumed sessions
+    (``workdir/clock.json`` holds the time at each checkpoint step)."""
+
+    def __init__(self, workdir: Path):
+        self.file = Path(workdir) / "clock.json"
+        self.offset, self.start, self.excluded = 0.0, time.perf_counter(), 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.offset + time.perf_counter() - self.start - self.excluded
+
+    def resume(self, step: int) -> None:
+        """Continue from the time recorded at checkpoint ``step`` (0 when none was recorded)."""
+        recorded = json.loads(self.file.read_text()) if self.file.exists() else {}
+        self.offset = recorded.get(str(step), 0.0)
+
+    def record(self, step: int) -> None:
+        recorded = json.loads(self.file.read_text()) if self.file.exists() else {}
+        recorded[str(step)] = round(self.seconds, 3)
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(recorded))
+        tmp.replace(self.file)
+
+    @contextlib.contextmanager
+    def paused(self):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.excluded += time.perf_counter() - t
 
 
 def write_samples(run: Run, writer: "monitoring.Writer", folder: Path, step: int, member: int = 0) -> None:

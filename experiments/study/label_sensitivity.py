@@ -30,7 +30,7 @@ def sensitivity(workdir: str, checkpoint: str = "latest") -> dict:
     run = sampling.load_run(workdir, checkpoint)
     audio, labels = (np.asarray(a) for a in data.load_split(run.config.data.prepared, "test"))
     shifts = jnp.zeros((len(audio), 4), jnp.int32)
-    d = lambda y: np.asarray(run.D.apply(run.state.d_params, jnp.asarray(audio), jnp.asarray(y), shifts)[0])
+    d = lambda y: np.asarray(run.Ds["wave"].apply(run.state.d_params["wave"], jnp.asarray(audio), jnp.asarray(y), shifts)[0])
     true = d(labels)
     k = max(run.num_classes, 1)
     wrong = np.mean([np.abs(true - d((labels + j) % k)) for j in range(1, k)], axis=0)
@@ -48,7 +48,7 @@ def _g_grad_label_share(run, k: int, per_word: int = 50) -> float:
     shifts = jnp.zeros((len(labels), 4), jnp.int32)
 
     def g_loss(x, y):  # G's training loss, summed over clips: each clip's gradient is its own
-        return train.generator_loss(run.config, *run.D.apply(run.state.d_params, x, y, shifts), y)[0] * len(y)
+        return train.generator_loss(run.config, run.Ds, run.state.d_params, x, y, shifts)[0] * len(y)
 
     grad = jax.grad(g_loss)
     a, b = np.asarray(grad(x, labels)), np.asarray(grad(x, (labels + 1) % k))
