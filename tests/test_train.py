@@ -191,7 +191,9 @@ def test_evaluation_can_be_judged_by_the_classifier_of_other_speakers(smoke_conf
     judge_config.data.prepared = str(judge)
     classifier.train_classifier(judge_config)
     run = train.train_and_evaluate(smoke_config, tmp_path / "run")
-    assert (tmp_path / "run" / "metrics.jsonl").exists()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3]  # eval_every 3 and the last step: one evaluation
+    assert 0 < rows[0]["train_seconds"]  # the training wall time, evaluation excluded
     used = train.Evaluator(run, [tmp_path / "run"]).ref.clf.params
     for a, b in zip(leaves(used), leaves(classifier.load(judge).params)):
         np.testing.assert_array_equal(a, b)

@@ -1,0 +1,225 @@
+"""Issue 37's pieces: the refactored objective (bit-identical), the discriminator collection, the
+spectral D, FiLM, augmentation, feature matching, the EMA warm-up, the training clock and time
+budget, the digits experiment's switches and the quality-per-hour benchmark's table."""
+import json
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO
+from wavegan_jax import losses, models, train
+
+
+def leaves(tree):
+    return [np.array(x, copy=True) for x in jax.tree.leaves(tree)]
+
+
+@pytest.mark.parametrize("name,over", [
+    ("acgan_wgan_gp_r1_drift", dict(conditioning="acgan", loss="wgan_gp", r1_gamma=1.0, drift_penalty=1e-3)),
+    ("projection_hinge", dict(conditioning="projection", loss="hinge"))])
+def test_named_loss_terms_and_the_discriminator_collection_keep_the_parameters(smoke_config, name, over):
+    """Two steps give the parameters that the code before the refactor gave (fixture README):
+    bit for bit under the fixture's jax version, within float rounding under another."""
+    ref = np.load(REPO / "tests" / "fixtures" / "pre_refactor_params.npz")
+    smoke_config.update(over)
+    run = train.Run(smoke_config)
+    run.step(), run.step()
+    exact = str(ref["jax_version"]) == jax.__version__
+    checked = 0
+    for part, tree in (("g_params", run.state.g_params), ("d_params", run.state.d_params["wave"])):
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+            key = f"{name}/{part}/" + "/".join(str(getattr(p, "key", p)) for p in path)
+            if exact:
+                np.testing.assert_array_equal(np.asarray(leaf), ref[key], err_msg=key)
+            else:
+                np.testing.assert_allclose(np.asarray(leaf), ref[key], rtol=1e-4, atol=1e-6, err_msg=key)
+            checked += 1
+    assert checked == sum(k.startswith(name + "/") for k in ref.files)
+
+
+def test_objective_is_the_weighted_sum_of_its_named_terms():
+    x = jnp.linspace(-1, 1, 8).reshape(2, 4)
+    labels = jnp.array([0, 1])
+    d_fn = lambda a: (a.sum(-1) * 0.5, jnp.stack([a.sum(-1), -a.sum(-1)], -1), (a * 2,))
+    w = {"adv": 1.0, "gp": 10.0, "r1": 0.5, "drift": 0.1, "class": 2.0}
+    total, m = losses.d_terms(losses.get("wgan_gp"), w, d_fn, x, -x, labels, jnp.array([0.3, 0.7]))
+    want = m["d_loss"] + 10 * m["gp"] + 0.5 * m["r1"] + 0.1 * m["drift"] + 2 * m["d_class_loss"]
+    assert float(total) == pytest.approx(float(want), rel=1e-6)
+    off = dict(w, gp=0.0, r1=0.0)
+    _, m_off = losses.d_terms(losses.get("wgan_gp"), off, d_fn, x, -x, labels, jnp.array([0.3, 0.7]))
+    assert "gp" not in m_off and "r1" not in m_off and "drift" in m_off  # weight 0: not computed
+    g_total, g_m = losses.g_terms(losses.get("hinge"), {"adv": 1.0, "class": 0.0, "feature_match": 3.0},
+                                  d_fn, x, labels, real=x + 1)
+    assert g_m["feature_match"] == pytest.approx(2.0)  # |mean(2x) - mean(2x + 2)| = 2
+    assert float(g_total) == pytest.approx(float(g_m["g_loss"] + 3 * g_m["feature_match"]), rel=1e-6)
+
+
+def test_loss_weights_follow_the_config(smoke_config):
+    smoke_config.update({"loss": "hinge", "r1_gamma": 4.0, "feature_matching": 2.0})
+    w = losses.weights(smoke_config, "acgan")
+    assert w["d"] == {"adv": 1.0, "gp": 0.0, "r1": 2.0, "drift": 0.0, "class": 1.0}
+    assert w["g"] == {"adv": 1.0, "class": 1.0, "feature_match": 2.0}
+    assert losses.weights(smoke_config, "projection")["g"]["class"] == 0.0
+
+
+def test_stft_magnitude_of_a_tone_peaks_at_its_bin():
+    sr, n = 8000, 256
+    t = np.arange(4096) / sr
+    tone = jnp.asarray(np.sin(2 * np.pi * 1000 * t)[None].astype(np.float32))  # bin 1000 / (8000 / 256) = 32
+    mag = np.asarray(models.stft_magnitude(tone, n, n // 4))
+    assert mag.shape == (1, 1 + 4096 // 64, n // 2 + 1)
+    assert (mag[0, 2:-2].argmax(-1) == 32).all()
+    # |X| at the peak of a unit sine under a Hann window of n taps is n / 4
+    np.testing.assert_allclose(mag[0, 10, 32], (n / 4) ** 0.3, rtol=0.02)
+
+
+@pytest.mark.parametrize("strategy", ["concat", "acgan", "projection"])
+def test_spectral_discriminator_conditions_on_the_label_and_passes_gradients(strategy):
+    D = models.SpectralDiscriminator(num_classes=3, conditioning=strategy, resolutions=(64, 128), channels=8)
+    x = jax.random.normal(jax.random.key(0), (2, 1024))
+    p = D.init(jax.random.key(1), x, jnp.array([0, 1]))
+    p = jax.tree.map(lambda a: a + 0.05 * jax.random.normal(jax.random.key(2), a.shape), p)  # untie zero inits
+    logits, cls, feats = D.apply(p, x, jnp.array([0, 1]))
+    assert logits.shape == (2,) and cls.shape == (2, 3 if strategy == "acgan" else 0) and len(feats) == 8
+    if strategy != "acgan":  # the label moves the logit (input channels or projection)
+        other, *_ = D.apply(p, x, jnp.array([2, 2]))
+        assert not np.allclose(logits, other)
+    g = jax.grad(lambda a: D.apply(p, a, jnp.array([0, 1]))[0].sum())(x)
+    assert np.isfinite(np.asarray(g)).all() and float(jnp.abs(g).sum()) > 0
+
+
+def test_two_discriminators_train_with_their_own_state(smoke_config):
+    smoke_config.update({"discriminators": "wave,stft", "conditioning": "acgan", "n_critic": 1})
+    smoke_config.model.stft_resolutions = "64,128"
+    run = train.Run(smoke_config)
+    assert set(run.state.d_params) == set(run.state.d_opt) == {"wave", "stft"}
+    before = {k: leaves(v) for k, v in run.state.d_params.items()}
+    m = {k: float(v) for k, v in run.step().items()}
+    for name in ("wave", "stft"):
+        assert any(not np.array_equal(a, b) for a, b in zip(before[name], leaves(run.state.d_params[name])))
+        assert int(run.state.d_opt[name][0].count) == 1
+    assert {"gp", "stft/gp", "d_class_loss", "stft/d_class_loss", "stft/g_class_loss"} <= set(m)
+    # both discriminators' objectives add up to D's total
+    assert m["d_total"] == pytest.approx(
+        m["d_loss"] + 10 * m["gp"] + m["d_class_loss"] + m["stft/d_loss"] + 10 * m["stft/gp"]
+        + m["stft/d_class_loss"], rel=1e-4)
+    with pytest.raises(ValueError, match="known: wave, stft"):
+        models.discriminator_names(_with(smoke_config, discriminators="wave,mel"))
+
+
+def _with(config, **kw):
+    c = config.copy_and_resolve_references()
+    c.update(kw)
+    return c
+
+
+def test_bad_recipe_values_are_refused(smoke_config):
+    for kw, match in [(dict(augment=1.5), "augment=1.5"), (dict(feature_matching=-1.0), "feature_matching"),
+                      (dict(discriminators="stft"), None)]:
+        c = _with(smoke_config, **kw)
+        if match is None:
+            c.model.stft_resolutions = "64,4096"
+            match = "stft_resolutions"
+        with pytest.raises(ValueError, match=match):
+            train.Run(c)
+
+
+def test_film_starts_as_the_identity_and_then_separates_words():
+    kw = dict(length=1024, d=4, num_classes=2, conditioning="acgan")
+    G, F = models.Generator(**kw), models.Generator(**kw, film=True)
+    z, labels = jax.random.normal(jax.random.key(0), (2, 100)), jnp.array([0, 1])
+    pf = F.init(jax.random.key(1), z, labels)
+    assert {k for k in pf["params"] if k.startswith("film")} == {"film0", "film1", "film2", "film3"}
+    plain = {"params": {k: v for k, v in pf["params"].items() if not k.startswith("film")}}
+    np.testing.assert_array_equal(F.apply(pf, z, labels), G.apply(plain, z, labels))
+    pf["params"]["film1"] = pf["params"]["film1"].at[1].set(0.5)  # word 1 scaled and shifted
+    same_z = jnp.repeat(z[:1], 2, 0)
+    y = F.apply(pf, same_z, labels)
+    y0 = G.apply(plain, same_z, labels)
+    np.testing.assert_array_equal(y[0], y0[0])
+    assert not np.allclose(y[1], y0[1])
+
+
+def test_augment_is_off_at_zero_and_differentiable():
+    x = jax.random.normal(jax.random.key(0), (4, 64))
+    rand = {"u": jnp.zeros((4, 3)), "shift": jnp.array([0, 1, -2, 5]), "gain": jnp.full((4,), 1.5),
+            "noise": jnp.ones((4, 64))}
+    np.testing.assert_array_equal(train.augment(x, rand, 0.0), x)
+    y = train.augment(x, rand, 1.0)
+    np.testing.assert_allclose(y[1], 1.5 * np.roll(x[1], 1) + 0.01, rtol=1e-6)
+    np.testing.assert_allclose(y[2], 1.5 * np.roll(x[2], -2) + 0.01, rtol=1e-6)
+    g = jax.grad(lambda a: train.augment(a, rand, 1.0).sum())(x)
+    np.testing.assert_allclose(g, 1.5, rtol=1e-6)
+
+
+def test_recipe_switches_all_train_one_step(smoke_config):
+    smoke_config.update({"conditioning": "acgan", "loss": "hinge", "r1_gamma": 1.0, "n_critic": 1,
+                         "discriminators": "wave,stft", "augment": 0.5, "feature_matching": 1.0})
+    smoke_config.model.update({"film": True, "stft_resolutions": "64,128"})
+    run = train.Run(smoke_config)
+    m = {k: float(v) for k, v in run.step().items()}
+    assert all(np.isfinite(v) for v in m.values()) and m["feature_match"] > 0 and m["stft/feature_match"] > 0
+
+
+def test_ema_warms_up_from_the_first_step(smoke_config):
+    run = train.Run(smoke_config)
+    init = leaves(run.state.g_params)
+    run.step()
+    # decay at step 0 is min(0.999, 1 / 10) = 0.1: the average is 90% the new parameters
+    for e, p, i in zip(leaves(run.state.ema_params), leaves(run.state.g_params), init):
+        np.testing.assert_allclose(e, 0.1 * i + 0.9 * p, rtol=1e-5, atol=1e-7)
+    smoke_config.ema_warmup = False
+    run = train.Run(smoke_config)
+    init = leaves(run.state.g_params)
+    run.step()
+    for e, p, i in zip(leaves(run.state.ema_params), leaves(run.state.g_params), init):
+        np.testing.assert_allclose(e, 0.999 * i + 0.001 * p, rtol=1e-5, atol=1e-7)
+
+
+def test_time_budget_stops_training_and_the_clock_survives_a_resume(smoke_config, tmp_path):
+    smoke_config.update({"num_steps": 50, "max_train_minutes": 1e-6, "checkpoint_every": 100})
+    run = train.train_and_evaluate(smoke_config, tmp_path)
+    assert run.step_count == 1  # the budget is read at every logged step (log_every 1)
+    clock = json.loads((tmp_path / "clock.json").read_text())
+    assert list(clock) == ["1"] and clock["1"] > 0  # checkpointed with its training time
+    assert (tmp_path / "checkpoints" / "1").exists() and (tmp_path / "samples" / "step_000001").exists()
+    c = train.TrainClock(tmp_path)
+    c.resume(1)
+    assert c.seconds >= clock["1"]
+    c.resume(7)  # no time recorded for that step: counts from zero
+    assert c.offset == 0.0
+
+
+def test_digits_experiment_switches():
+    from experiments import digits
+
+    base, recipe = digits.get_config("baseline"), digits.get_config()
+    assert (base.conditioning, base.loss, base.n_critic, base.discriminators) == ("acgan", "wgan_gp", 5, "wave")
+    for name in digits.RECIPE:
+        assert digits.get_config(f"-{name}") != recipe  # each component changes the config
+    screened = digits.get_config("baseline,+stft,+cheap")
+    assert screened.discriminators == "wave,stft" and screened.loss == "hinge" and screened.n_critic == 1
+    assert digits.get_config("zero_one").data.words == "zero,one"
+    with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm"):
+        digits.get_config("baseline,+stfft")
+
+
+def test_quality_per_hour_table_reads_the_runs(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import quality_per_hour
+
+    row = {k: 0.5 for k in ("speech_accuracy", "accuracy", "not_a_word_share", "voiced_share", "silent_share",
+                            "fid", "nn_distance_vs_real_test")}
+    row.update({f"raw/{k}": 0.25 for k in ("speech_accuracy", "accuracy", "voiced_share", "fid")})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "metrics.jsonl").write_text(
+        json.dumps({"step": 10, **row}) + "\n" + json.dumps({"step": 20, "train_seconds": 90.0, **row}) + "\n")
+    table = quality_per_hour.table(tmp_path)
+    assert "| a | 20 | 1.5 | 0.500 |" in table and "| a | 10 |" not in table  # rows without a clock are skipped
+    quality_per_hour.plot(tmp_path, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    with pytest.raises(SystemExit):  # a run must be NAME=CONFIG
+        quality_per_hour.main(["digits.py", "--out", str(tmp_path)])
