@@ -10,7 +10,8 @@
 #     experiments/digits.py (baseline, each component alone, stacks) trained side by side on the one
 #     GPU for MINUTES (default 6) of training time each by benchmarks/quality_per_hour.py, evaluated
 #     every EVAL (1.5) minutes, into runs/recipe_gpu; carry data/prepared/fsdd_digits_8k_4096 with its
-#     classifier (train-classifier first).
+#     classifier (train-classifier first). RUNS="NAME=CONFIG ..." replaces the eight, PARALLEL how many
+#     run at once, EXTRA adds --config.FIELD=VALUE to all (e.g. EXTRA=--config.model.d=32).
 # A second call on the still-warm machine resumes where the first stopped (checkpoints stay there).
 # The study grid takes about 17 minutes of an H100 (93-125 s per cell): more than one 15-minute lease.
 # A fresh machine skips the cells whose seeds finished when runs/study_downsized is carried (their
@@ -38,13 +39,13 @@ if [ "$task" = recipe ]; then
     || { tail -30 /tmp/smoke.log; echo "smoke run failed"; exit 1; }
   echo "smoke run passed after $(( $(date +%s) - start )) s"
   t=$(( $(left) - 25 ))
-  timeout "$t" python benchmarks/quality_per_hour.py --out runs/recipe_gpu --parallel 8 \
+  timeout "$t" python benchmarks/quality_per_hour.py --out runs/recipe_gpu --parallel "${PARALLEL:-8}" \
     --minutes "${MINUTES:-6}" --eval-minutes "${EVAL:-1.5}" --config.sample_every=2000 --config.checkpoint_every=2000 \
-    base=experiments/digits.py:baseline stft=experiments/digits.py:baseline,+stft \
+    ${RUNS:-base=experiments/digits.py:baseline stft=experiments/digits.py:baseline,+stft \
     film=experiments/digits.py:baseline,+film cheap=experiments/digits.py:baseline,+cheap \
     cheap_stft=experiments/digits.py:baseline,+cheap,+stft stft_film=experiments/digits.py:baseline,+stft,+film \
     cheap_stft_film_aug=experiments/digits.py:baseline,+cheap,+stft,+film,+aug \
-    cheap_stft_fm=experiments/digits.py:baseline,+cheap,+stft,+fm
+    cheap_stft_fm=experiments/digits.py:baseline,+cheap,+stft,+fm} $EXTRA
   python benchmarks/quality_per_hour.py --out runs/recipe_gpu --plot "${OUT:-/tmp}/recipe_gpu.png" | tee "${OUT:-/tmp}/recipe_gpu.md"
   for f in runs/recipe_gpu/*/train.log; do echo "== $f"; grep -E "step [0-9]+:|Error|error" "$f" | tail -2 | cut -c1-300; done
   pack; echo "device script done after $(( $(date +%s) - start )) s"; exit 0
