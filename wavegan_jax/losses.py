@@ -162,9 +162,7 @@ def d_terms(loss: Loss, w: dict, d_fn, real, fake, labels, eps, *, label_smoothi
     if w["class"]:
         terms["class"] = 0.5 * (class_loss(real_cls, labels) + class_loss(fake_cls, labels))
         m["d_class_acc_real"] = jnp.mean(real_cls.argmax(-1) == labels)
-    m.update({k: v for k, v in terms.items() if k != "adv"})
-    if "class" in m:
-        m["d_class_loss"] = m.pop("class")
+    m.update({"d_class_loss" if k == "class" else k: v for k, v in terms.items() if k != "adv"})
     return _weighted_sum(terms, w, D_TERMS), m
 
 

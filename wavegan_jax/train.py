@@ -116,13 +116,7 @@ def check_config(config, num_devices: int) -> None:
     if config.feature_matching < 0:
         raise ValueError(f"feature_matching={config.feature_matching} must be >= 0")
     if "stft" in models.discriminator_names(config):
-        try:
-            sizes = [int(n) for n in str(config.model.stft_resolutions).split(",")]
-        except ValueError:
-            sizes = []
-        if not sizes or any(n < 16 or n > config.model.length // 2 for n in sizes):
-            raise ValueError(f"model.stft_resolutions={config.model.stft_resolutions!r}: give FFT sizes "
-                             f"between 16 and model.length / 2 = {config.model.length // 2}, e.g. 128,256,512")
+        models.stft_sizes(config)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -704,6 +698,7 @@ class TrainClock:
 
     def __init__(self, workdir: Path):
         self.file = Path(workdir) / "clock.json"
+        self.recorded = json.loads(self.file.read_text()) if self.file.exists() else {}
         self.offset, self.start, self.excluded = 0.0, time.perf_counter(), 0.0
 
     @property
@@ -712,14 +707,12 @@ class TrainClock:
 
     def resume(self, step: int) -> None:
         """Continue from the time recorded at checkpoint ``step`` (0 when none was recorded)."""
-        recorded = json.loads(self.file.read_text()) if self.file.exists() else {}
-        self.offset = recorded.get(str(step), 0.0)
+        self.offset = self.recorded.get(str(step), 0.0)
 
     def record(self, step: int) -> None:
-        recorded = json.loads(self.file.read_text()) if self.file.exists() else {}
-        recorded[str(step)] = round(self.seconds, 3)
+        self.recorded[str(step)] = round(self.seconds, 3)
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(recorded))
+        tmp.write_text(json.dumps(self.recorded))
         tmp.replace(self.file)
 
     @contextlib.contextmanager
