@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from conftest import REPO, subprocess_env
+from wavegan_jax import checkpoints as ckpt
 from wavegan_jax import classifier, train
 
 
@@ -42,10 +43,10 @@ def test_two_processes_train_like_one_and_only_process_0_writes(smoke_config, pr
     for i in (0, 1):
         assert f"process {i} of 2; 1 local and 2 global devices" in outs[i]
 
-    managers = {w: train.checkpoint_manager(tmp_path / w, 3) for w in ("one", "two")}
+    managers = {w: ckpt.manager(tmp_path / w, 3) for w in ("one", "two")}
     assert managers["two"].all_steps() == [3]
     template = train.Run(smoke_config).state
-    one, two = (train.restore_latest(managers[w], template) for w in ("one", "two"))
+    one, two = (ckpt.restore(managers[w], template)[0] for w in ("one", "two"))
     worst = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                 for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two)))
     assert worst < 1e-5, f"2-process parameters differ from the 1-process run by {worst}"

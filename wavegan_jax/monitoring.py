@@ -68,13 +68,21 @@ def figure(groups: dict[str, np.ndarray], sample_rate: int):
 
 
 def write_wavs(folder: Path, groups: dict[str, np.ndarray], sample_rate: int) -> list[Path]:
-    """Write ``folder/{word}_{i:03d}.wav`` (16-bit PCM) for every clip; returns the paths."""
+    """Write ``folder/{word}_{i:03d}.wav`` (16-bit PCM) for every clip; returns the paths.
+
+    Each file is written under a temporary name and renamed, so a killed run leaves whole files
+    or none (never a 0-byte wav); a failed write (disk full) removes its temporary file."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for word, clips in groups.items():
         for i, clip in enumerate(clips):
             paths.append(folder / f"{word}_{i:03d}.wav")
-            sf.write(paths[-1], np.clip(clip, -1, 1), sample_rate, subtype="PCM_16")
+            tmp = folder / f".{paths[-1].name}.tmp"
+            try:
+                sf.write(tmp, np.clip(clip, -1, 1), sample_rate, subtype="PCM_16", format="WAV")
+                tmp.replace(paths[-1])
+            finally:
+                tmp.unlink(missing_ok=True)
     return paths
 
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from wavegan_jax import checkpoints as ckpt
 from wavegan_jax import train
 
 
@@ -33,21 +34,25 @@ def load_run(workdir: str | Path, checkpoint: str = "latest", member: int = 0) -
                          f"give 0 .. {len(run.seeds) - 1}")
     folder = train.member_folders(run, workdir)[member]
     if checkpoint == "best":
-        best = train.restore_best(folder, run.member(member))
+        best = ckpt.restore_best(folder, run.member(member))
         if best is None:
             raise FileNotFoundError(f"{folder} has no best checkpoint (it is kept when eval_every > 0); "
                                     f"use --checkpoint latest")
         return _member_run(run, best, member)
-    manager = train.checkpoint_manager(workdir, config.keep_checkpoints)
-    steps = manager.all_steps()
+    if checkpoint != "latest" and not checkpoint.isdigit():
+        raise ValueError(f"--checkpoint {checkpoint!r}: give best, latest or a step number")
+    steps = sorted(int(p.name) for p in (workdir / "checkpoints").glob("[0-9]*") if p.name.isdigit())
     if not steps:
         raise FileNotFoundError(f"{workdir} has no checkpoint yet: train with "
                                 f"`wavegan_jax train --config=... --workdir={workdir}`")
-    step = max(steps) if checkpoint == "latest" else int(checkpoint)
-    if step not in steps:
-        raise ValueError(f"no checkpoint {step} in {workdir}; have {sorted(steps)} (or best, latest)")
-    state = train.restore_latest(manager, run.state, step)
-    manager.close()
+    step = None if checkpoint == "latest" else int(checkpoint)
+    if step is not None and step not in steps:
+        raise ValueError(f"no checkpoint {step} in {workdir}; have {steps} (or best, latest)")
+    manager = ckpt.manager(workdir, config.keep_checkpoints, read_only=True)
+    try:
+        state, _ = ckpt.restore(manager, run.state, step)  # latest: the newest intact one
+    finally:
+        manager.close()
     return _member_run(run, run.member(member, state), member)
 
 

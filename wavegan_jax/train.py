@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from wavegan_jax import checkpoints as ckpt
 from wavegan_jax import conditioning as cond_lib
 from wavegan_jax import data as data_lib
 from wavegan_jax import download as download_lib
@@ -64,10 +64,18 @@ def prepare_data(config: ml_collections.ConfigDict) -> dict:
                                     sample_rate=d.sample_rate, length=config.model.length,
                                     seed=config.seed)
     want = dict(sample_rate=d.sample_rate, length=config.model.length)
+    words = data_lib.parse_words(d.words)
+    if words is not None:
+        want["words"] = words
     have = {k: manifest[k] for k in want}
     if have != want:
         raise ValueError(f"{d.prepared} holds {have} but the config asks for {want}: point "
                          f"data.prepared at another folder or run `wavegan_jax prepare` again")
+    empty = [w for w in manifest["words"] if not manifest["counts"]["train"].get(w)]
+    if empty:
+        raise ValueError(f"{d.prepared} has no training clips of {', '.join(empty)} (see 'skipped' in its "
+                         f"manifest.json for why): fix or remove those files, or leave the word(s) out of "
+                         f"data.words")
     return manifest
 
 
@@ -89,9 +97,14 @@ def check_config(config, num_devices: int) -> None:
     losses.get(config.loss)
     cond_lib.get(config.conditioning)
     for name in ("num_seeds", "batch_size", "n_critic", "num_steps", "log_every", "sample_every",
-                 "checkpoint_every", "keep_checkpoints", "eval_samples"):
+                 "checkpoint_every", "keep_checkpoints", "eval_samples", "samples_per_word"):
         if config[name] < 1:
             raise ValueError(f"config.{name}={config[name]} must be >= 1")
+    for name in ("d", "latent_dim", "stft_channels"):
+        if config.model[name] < 1:
+            raise ValueError(f"config.model.{name}={config.model[name]} must be >= 1")
+    if min(config.optim.g_lr, config.optim.d_lr) <= 0:
+        raise ValueError(f"optim.g_lr={config.optim.g_lr} and optim.d_lr={config.optim.d_lr} must be > 0")
     if config.g_steps < 1:
         raise ValueError(f"config.g_steps={config.g_steps} must be >= 1")
     if min(config.instance_noise, config.instance_noise_steps, config.r1_gamma, config.drift_penalty) < 0:
@@ -338,10 +351,10 @@ class Run:
     def __init__(self, config: ml_collections.ConfigDict, manifest: dict | None = None,
                  devices=None):
         self.config = config
+        devices = list(devices if devices is not None else jax.devices())
+        check_config(config, len(devices))  # before preparing data: a bad value writes nothing
         self.manifest = manifest if manifest is not None else prepare_data(config)
         self.words = list(self.manifest["words"])
-        devices = list(devices if devices is not None else jax.devices())
-        check_config(config, len(devices))
         self.num_classes = resolve_num_classes(config, self.manifest)
         self.mesh = jax.sharding.Mesh(np.array(devices), ("data",))
         self.G, self.Ds = models.build(config, self.num_classes)
@@ -470,48 +483,6 @@ def _divergence_record(folder: Path | None, step: int, reason: str, last: int | 
                                                            "last_checkpoint": last}))
 
 
-def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(
-        (workdir / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
-
-
-def _abstract(state: TrainState):
-    """Shapes, dtypes and shardings of ``state``: the restore target of a checkpoint."""
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-
-
-def restore_latest(manager: ocp.CheckpointManager, state: TrainState, step: int | None = None) -> TrainState | None:
-    """Checkpoint ``step`` (default: the latest) restored like ``state``; None when there is none."""
-    step = manager.latest_step() if step is None else step
-    if step is None:
-        return None
-    return manager.restore(step, args=ocp.args.StandardRestore(_abstract(state)))
-
-
-def best_info(workdir: Path) -> dict | None:
-    f = Path(workdir) / "best" / "best.json"
-    return json.loads(f.read_text()) if f.exists() else None
-
-
-def save_best(workdir: Path, state: TrainState, info: dict) -> None:
-    """Keep ``state`` in workdir/best (apart from the rolling checkpoints) with its metric."""
-    best = (Path(workdir) / "best").absolute()
-    with ocp.StandardCheckpointer() as c:  # every process calls this; orbax coordinates them
-        c.save(best / "state", state, force=True)
-    if jax.process_index() == 0:
-        tmp = best / ".best.json.tmp"
-        tmp.write_text(json.dumps(info))
-        tmp.replace(best / "best.json")
-
-
-def restore_best(workdir: Path, state: TrainState) -> TrainState | None:
-    if best_info(workdir) is None:
-        return None
-    with ocp.StandardCheckpointer() as c:
-        return c.restore((Path(workdir) / "best" / "state").absolute(), _abstract(state))
-
-
 class Evaluator:
     """Scores the EMA and the raw generator every ``eval_every`` steps through the one scoring
     path (``evaluate.score_run``, noise seed = the member's seed, so ``evaluate --seed S`` gives the
@@ -527,7 +498,7 @@ class Evaluator:
         self.run, self.folders, self.config = run, folders, run.config
         self._evaluate = evaluate
         self.ref = evaluate.reference(self.config)
-        self.best = [(best_info(f) or {}).get("value") for f in folders]
+        self.best = [(ckpt.best_info(f) or {}).get("value") for f in folders]
 
     def __call__(self, step: int, writer, member: int = 0, train_seconds: float | None = None) -> dict[str, float]:
         """Score member ``member``. Every process computes the same numbers (the best checkpoint
@@ -548,7 +519,7 @@ class Evaluator:
         sign = 1 if self.config.best_mode == "max" else -1
         if self.best[member] is None or sign * (value - self.best[member]) > 0:
             self.best[member] = value
-            save_best(folder, self.run.member(member), {"step": step, "metric": self.config.best_metric,
+            ckpt.save_best(folder, self.run.member(member), {"step": step, "metric": self.config.best_metric,
                                                          "value": value})
         log.info("eval at step %d%s: accuracy %.3f (raw G %.3f), speech accuracy %.3f, not a word %.3f, "
                  "voiced %.3f, FID %.2f (best %s %.3f)", step,
@@ -591,13 +562,90 @@ def member_folders(run: Run, workdir: Path) -> list[Path]:
     return [workdir / f"seed_{s}" for s in run.seeds] if run.stacked else [workdir]
 
 
+# Fields a resumed run may change: how long it runs and what it logs, not what it trains.
+RESUMABLE = ("num_steps", "max_train_minutes", "eval_every", "eval_every_minutes", "eval_samples", "log_every",
+             "sample_every", "samples_per_word", "checkpoint_every", "keep_checkpoints", "progress",
+             "model.conv_impl", "divergence.threshold", "divergence.window", "data.source", "data.path",
+             "data.cache", "data.download", "classifier.batch_size", "classifier.epochs", "classifier.lr",
+             "classifier.negative_share", "classifier.spec_augment", "classifier.prepared")
+
+
+def _flat(c, prefix: str = "") -> dict:
+    out = {}
+    for k, v in c.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, (dict, ml_collections.ConfigDict)) else
+                   {prefix + k: v})
+    return out
+
+
+def check_resume(config: ml_collections.ConfigDict, workdir: Path) -> None:
+    """Refuse ``config`` for a ``workdir`` that holds checkpoints of a different run, before
+    anything is written: the message lists the fields that differ (``RESUMABLE`` ones may)."""
+    saved = workdir / "config.json"
+    if not saved.exists() or not any((workdir / "checkpoints").glob("[0-9]*")):
+        return
+    from experiments import base
+
+    old = base.get_config()  # defaults for fields added after the run was started
+    old.update(ml_collections.ConfigDict(json.loads(saved.read_text())))
+    old_flat, new_flat = _flat(old), _flat(config)
+    recorded = json.loads((workdir / "paths.json").read_text()) if (workdir / "paths.json").exists() else {}
+    diff = []
+    for k in sorted(set(old_flat) | set(new_flat)):
+        a, b = old_flat.get(k), new_flat.get(k)
+        if k in RESUMABLE or a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b):
+            continue
+        if k in RUN_PATHS and b and str(Path(b).absolute()) == recorded.get(k):
+            continue
+        diff.append(f"{k}: {a!r} -> {b!r}")
+    if diff:
+        raise ValueError(f"{workdir} holds checkpoints of another configuration ({'; '.join(diff)}): "
+                         f"give the same values to resume it, or use a new --workdir")
+
+
+def _trim_logs(folder: Path, step: int) -> None:
+    """Drop the rows of ``scalars.jsonl`` and ``metrics.jsonl`` after ``step`` (written by a
+    session that stopped before its next checkpoint), so a resumed run has no duplicate rows."""
+    for name in ("scalars.jsonl", "metrics.jsonl"):
+        f = folder / name
+        if not f.exists():
+            continue
+        lines = f.read_text().splitlines()
+        keep = []
+        for line in lines:
+            try:
+                if json.loads(line)["step"] <= step:
+                    keep.append(line)
+            except (ValueError, KeyError, TypeError):  # a line cut off by a kill
+                pass
+        if len(keep) != len(lines):
+            tmp = f.with_name(f".{name}.tmp")
+            tmp.write_text("".join(x + "\n" for x in keep))
+            tmp.replace(f)
+
+
+def _first_bad(pending: list, config, alive: list[bool]) -> tuple[int, list] | None:
+    """(step, per-member metrics) of the first diverged step among ``pending`` [(step, device
+    metrics)], for the steps whose metrics were not fetched one by one."""
+    for step, metrics in pending:
+        host = jax.device_get(metrics)
+        per_member = [{k: float(np.ravel(v)[i]) for k, v in host.items()} for i in range(len(alive))]
+        if any(alive[i] and divergence_reason(step, m, config) for i, m in enumerate(per_member)):
+            return step, per_member
+    return None
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> Run:
     """Train (or resume) the experiment ``config`` in ``workdir``; returns the finished Run.
 
     Raises ``Diverged`` when the divergence rule stops the run (every member, for num_seeds > 1:
-    a diverged member is recorded in its folder's divergence.json and the others go on).
+    a diverged member is recorded in its folder's divergence.json and the others go on), and
+    ValueError, before writing anything, when ``workdir`` holds checkpoints of another config.
+    At every sample, evaluation and checkpoint step the metrics are checked first, so nothing is
+    written from a diverged generator; the first non-finite step is found and reported exactly.
     """
     workdir = Path(workdir)
+    check_resume(config, workdir)
     clock = TrainClock(workdir)
     run = Run(config)
     is_main = jax.process_index() == 0
@@ -605,17 +653,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     if is_main:
         for f in [workdir, *folders]:
             f.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=1))
+        tmp = workdir / ".config.json.tmp"
+        tmp.write_text(config.to_json_best_effort(indent=1))
+        tmp.replace(workdir / "config.json")
         write_run_paths(workdir, config)
     log.info("devices: %s; G %s parameters, D %s parameters%s", jax.devices(),
              f"{models.param_count(run.member(0).g_params):,}", f"{models.param_count(run.member(0).d_params):,}",
              f"; {len(run.seeds)} seeds vmapped: {run.seeds}" if run.stacked else "")
-    manager = checkpoint_manager(workdir, config.keep_checkpoints)
-    restored = restore_latest(manager, run.state)
+    manager = ckpt.manager(workdir, config.keep_checkpoints)
+    restored, _ = ckpt.restore(manager, run.state, move_unusable=workdir / ckpt.UNUSABLE)
     if restored is not None:
         run.set_state(restored)
         clock.resume(run.step_count)
         log.info("resumed from %s at step %d", manager.directory, run.step_count)
+    if is_main:
+        for f in folders:
+            _trim_logs(f, run.step_count)
     writers = [monitoring.Writer(f if is_main else None) for f in folders]
     with clock.paused():  # training the judge for the evaluations is not training time
         evaluator = Evaluator(run, folders) if config.eval_every or config.eval_every_minutes else None
@@ -626,6 +679,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             w.hparams(config)
     bar = monitoring.progress(start, config.num_steps, enabled=config.progress and is_main)
     t0, last_log = time.perf_counter(), start
+    pending = []  # (step, device metrics) not fetched yet: searched for the first bad step on divergence
     try:
         budget, every = 60 * config.max_train_minutes, 60 * config.eval_every_minutes
         next_eval = (math.floor(clock.seconds / every) + 1) * every if every else math.inf
@@ -641,45 +695,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             if elapsed >= next_eval:
                 next_eval = (math.floor(elapsed / every) + 1) * every
             watch = config.divergence.threshold > 0 and step <= config.divergence.window
-            if watch or step % config.log_every == 0 or last or step % config.checkpoint_every == 0:
-                host = jax.device_get(metrics)
-                per_member = [{k: float(np.ravel(v)[i]) for k, v in host.items()} for i in range(len(folders))]
-                for i, m in enumerate(per_member):
-                    reason = divergence_reason(step, m, config) if alive[i] else None
-                    if reason is not None:
-                        alive[i] = False
-                        last_ckpt = manager.latest_step()
-                        _divergence_record(folders[i] if is_main else None, step, reason, last_ckpt)
-                        if not any(alive):
-                            kept = (f"the last good checkpoint (step {last_ckpt}) is intact" if last_ckpt is not None
-                                    else "no checkpoint was written")
-                            raise Diverged(step, reason, f"diverged at step {step} ({reason}); "
+            sample_now = step % config.sample_every == 0 or last
+            save_now = step % config.checkpoint_every == 0 or last
+            if not (watch or step % config.log_every == 0 or last or save_now or sample_now or
+                    (eval_now and evaluator is not None)):
+                pending.append((step, metrics))
+                continue
+            host = jax.device_get(metrics)
+            per_member = [{k: float(np.ravel(v)[i]) for k, v in host.items()} for i in range(len(folders))]
+            bad_step, checked = step, per_member
+            if any(alive[i] and divergence_reason(step, m, config) for i, m in enumerate(per_member)):
+                bad_step, checked = _first_bad(pending, config, alive) or (step, per_member)
+            pending = []
+            for i, m in enumerate(checked):
+                reason = divergence_reason(bad_step, m, config) if alive[i] else None
+                if reason is not None:
+                    alive[i] = False
+                    last_ckpt = manager.latest_step()
+                    _divergence_record(folders[i] if is_main else None, bad_step, reason, last_ckpt)
+                    if not any(alive):
+                        kept = (f"the last good checkpoint (step {last_ckpt}) is intact" if last_ckpt is not None
+                                else "no checkpoint was written")
+                        raise Diverged(bad_step, reason, f"diverged at step {bad_step} ({reason}); "
                                                          f"training stopped and {kept}")
-                        log.warning("seed %d diverged at step %d (%s); the other seeds go on",
-                                    run.seeds[i], step, reason)
-                if step % config.log_every == 0 or last:
-                    now = time.perf_counter()
-                    rate = (step - last_log) / max(now - t0, 1e-9)
-                    t0, last_log = now, step
-                    for i, m in enumerate(per_member):
-                        m["steps_per_sec"] = rate
-                        if alive[i]:
-                            writers[i].scalars(step, m)
-                    m = per_member[alive.index(True)]
-                    bar.set_postfix(d=f"{m['d_total']:.3g}", g=f"{m['g_loss']:.3g}")
-                    if not config.progress:
-                        log.info("step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in m.items()))
-            if step % config.checkpoint_every == 0 or last:
-                manager.save(step, args=ocp.args.StandardSave(run.state))
-                if is_main:
-                    clock.record(step)
+                    log.warning("seed %d diverged at step %d (%s); the other seeds go on",
+                                run.seeds[i], bad_step, reason)
+            if step % config.log_every == 0 or last:
+                now = time.perf_counter()
+                rate = (step - last_log) / max(now - t0, 1e-9)
+                t0, last_log = now, step
+                for i, m in enumerate(per_member):
+                    m["steps_per_sec"] = rate
+                    if alive[i]:
+                        writers[i].scalars(step, m)
+                m = per_member[alive.index(True)]
+                bar.set_postfix(d=f"{m['d_total']:.3g}", g=f"{m['g_loss']:.3g}")
+                if not config.progress:
+                    log.info("step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in m.items()))
+            # Samples and evaluations before the checkpoint: a run stopped in between repeats the
+            # step on resume and writes them again, so none is lost.
             for i in range(len(folders)):
-                if alive[i] and (step % config.sample_every == 0 or last):
+                if alive[i] and sample_now:
                     write_samples(run, writers[i], folders[i], step, member=i)
                 if alive[i] and evaluator is not None and eval_now:
                     jax.block_until_ready(run.state.step)
                     with clock.paused():
                         evaluator(step, writers[i], member=i, train_seconds=clock.seconds)
+            if save_now:
+                ckpt.save(manager, step, run.state)
+                if is_main:
+                    clock.record(step)
             if last:
                 break
     finally:
@@ -734,5 +799,6 @@ def write_samples(run: Run, writer: "monitoring.Writer", folder: Path, step: int
     groups = {name: audio[i * per:(i + 1) * per] for i, name in enumerate(names)}
     monitoring.write_wavs(folder / "samples" / f"step_{step:06d}", groups, run.config.data.sample_rate)
     writer.audio_groups(step, groups, run.config.data.sample_rate)
-    with open(folder / "samples" / "index.json", "w") as f:
-        json.dump({"latest_step": step, "words": names}, f)
+    tmp = folder / "samples" / ".index.json.tmp"
+    tmp.write_text(json.dumps({"latest_step": step, "words": names}))
+    tmp.replace(folder / "samples" / "index.json")
