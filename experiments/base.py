@@ -118,6 +118,14 @@ def get_config() -> ml_collections.ConfigDict:
     return c
 
 
+def variant(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """``c`` as ``get_config(name)`` asks: "" = as is, "smoke" = shrunk; anything else is an error
+    (a typo such as ``:smokee`` must not run the full experiment)."""
+    if name not in ("", "smoke"):
+        raise ValueError(f"unknown variant {name!r}; known: smoke (or none)")
+    return smoke(c) if name == "smoke" else c
+
+
 def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Shrink any experiment to a run of seconds (``get_config("smoke")``)."""
     c.model.d = 4

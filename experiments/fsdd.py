@@ -17,4 +17,4 @@ def get_config(variant: str = ""):
     c.model.length = 8192
     c.model.d = 32
     c.eval_every = 1000
-    return base.smoke(c) if variant == "smoke" else c
+    return base.variant(c, variant)

@@ -21,4 +21,4 @@ def get_config(variant: str = ""):
     c.log_every = 25
     c.sample_every = 250
     c.checkpoint_every = 250
-    return base.smoke(c) if variant == "smoke" else c
+    return base.variant(c, variant)

@@ -19,4 +19,4 @@ def get_config(variant: str = ""):
     c.model.d = 64
     c.num_steps = 100000
     c.eval_every = 1000
-    return base.smoke(c) if variant == "smoke" else c
+    return base.variant(c, variant)

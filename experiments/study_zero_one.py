@@ -20,4 +20,4 @@ def get_config(variant: str = ""):
     c.model.length = 4096
     c.model.d = 32
     c.eval_every = 1000
-    return base.smoke(c) if variant == "smoke" else c
+    return base.variant(c, variant)

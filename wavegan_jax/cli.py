@@ -46,6 +46,27 @@ example:
 """
 
 
+def _at_least(lo: int):
+    """argparse type: an integer >= lo."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {lo}")
+        return value
+    return parse
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line (ml_collections quotes and wraps its KeyErrors)."""
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    if "Traceback (most recent call last)" in text:  # absl wraps errors of the config file in their traceback
+        text = text.strip().splitlines()[-1]
+    return " ".join(text.replace("\\n", " ").replace("\\'", "").strip("'\"").split())
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -67,26 +88,36 @@ def prepare_main(argv: list[str]) -> int:
     p.add_argument("--sha256", help="with --download: the archive's expected SHA-256")
     p.add_argument("--cache", default="data/cache", help="download cache (default: %(default)s)")
     p.add_argument("--words", default="", help="comma-separated words or a preset (sc09); default all")
-    p.add_argument("--sample-rate", type=int, default=16000, help="Hz (default: %(default)s)")
-    p.add_argument("--length", type=int, default=16384, help="samples per clip (default: %(default)s)")
+    p.add_argument("--sample-rate", type=_at_least(1000), default=16000, help="Hz (default: %(default)s)")
+    p.add_argument("--length", type=int, default=16384, help="samples per clip, a length the model supports: "
+                                                             "1024, 2048, 4096, 8192 or 16384 (default: %(default)s)")
     p.add_argument("--speakers", default="", help="fsdd/speech_commands: a,b = only these speakers; "
                                                   "-a,-b = all but these (default: all)")
     p.add_argument("--seed", type=int, default=0, help="split seed for --source folder")
     p.add_argument("--out", required=True, help="output folder for the shards and manifest.json")
     p.add_argument("--force", action="store_true", help="rewrite even when up to date")
+    p.add_argument("--keep-degenerate", action="store_true",
+                   help="keep silent, constant, clipped, click-like or too short clips (listed in the manifest) "
+                        "instead of skipping them")
     a = p.parse_args(argv)
     source, path = a.source, a.path
     if a.download:
         source, path = download.download(a.download, a.cache, archive=a.archive, sha256=a.sha256)
     elif not (a.source and a.path):
         p.error("give --source and --path, or --download")
+    from wavegan_jax import models
+
     m = data.prepare(source, path, a.out, words=a.words, speakers=a.speakers, sample_rate=a.sample_rate,
-                     length=a.length, seed=a.seed, force=a.force)
+                     length=a.length, seed=a.seed, force=a.force, keep_degenerate=a.keep_degenerate,
+                     check_length=models.check_length)
     if m.get("up_to_date"):
         print(f"{a.out} is up to date; nothing to do")
     summary = {s: sum(c.values()) for s, c in m["counts"].items()}
+    if m.get("empty_words"):
+        print(f"wavegan_jax prepare: warning: no usable clips of {', '.join(m['empty_words'])} "
+              f"(see 'skipped' in {a.out}/manifest.json)", file=sys.stderr)
     print(json.dumps({"out": a.out, "words": m["words"], "clips": summary,
-                      "skipped": len(m["skipped"])}))
+                      "skipped": len(m["skipped"]), "kept_degenerate": len(m.get("kept_degenerate", []))}))
     return 0
 
 
@@ -105,10 +136,21 @@ def _config_flags(prog: str, argv: list[str], help_text: str, workdir: bool, ext
         required.append("workdir")
         _distributed_flags(flags)
     flags.mark_flags_as_required(required)
+    from pathlib import Path
+
+    for arg in argv:  # absl reports a missing file as a config object that fails later
+        if arg.startswith("--config=") and not Path(arg[9:].split(":")[0]).is_file():
+            print(f"{prog}: error: config file {arg[9:].split(':')[0]} not found "
+                  f"(give e.g. --config=experiments/quickstart.py)", file=sys.stderr)
+            return None
     try:
         flags.FLAGS([prog] + argv)
-    except flags.Error as e:
-        print(f"{prog}: {e}\n\n{help_text}", file=sys.stderr)
+        flags.FLAGS.config  # noqa: B018 (loads the file: a bad variant or field fails here)
+    except (AttributeError, KeyError) as e:  # ml_collections: a mistyped --config.FIELD
+        print(f"{prog}: error: no such config field: {_one_line(e)}", file=sys.stderr)
+        return None
+    except (flags.Error, ValueError, TypeError, OSError) as e:
+        print(f"{prog}: error: {_one_line(e)} (see {prog} --help)", file=sys.stderr)
         return None
     if workdir:
         _init_distributed(flags.FLAGS)
@@ -170,13 +212,16 @@ def train_main(argv: list[str]) -> int:
     FLAGS = _config_flags("wavegan_jax train", argv, TRAIN_HELP, workdir=True)
     if FLAGS is None:
         return 2
+    import jax
+
     from wavegan_jax import train
 
+    train.check_config(FLAGS.config, jax.device_count())  # a bad value: one line, before the config dump
     logging.getLogger(__name__).info("config:\n%s", FLAGS.config)
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     except FloatingPointError as e:
-        print(f"wavegan_jax train: {e}", file=sys.stderr)
+        print(f"wavegan_jax train: error: {e}", file=sys.stderr)
         return 1
     return 0
 
@@ -206,7 +251,7 @@ def sweep_main(argv: list[str]) -> int:
     def extra(flags):
         flags.DEFINE_string("grid", "", "space-separated KEY=V1,V2 entries")
         flags.DEFINE_string("seeds", "0", "comma-separated seeds")
-        flags.DEFINE_integer("steps", None, "generator steps per run (default: the config's num_steps)")
+        flags.DEFINE_integer("steps", None, "generator steps per run (default: the config's num_steps)", lower_bound=1)
         flags.DEFINE_bool("dry_run", False, "list the runs and exit")
         flags.DEFINE_bool("vmap", False, "train each cell's seeds together, vmapped (config.num_seeds)")
 
@@ -253,11 +298,11 @@ def generate_main(argv: list[str]) -> int:
     p.add_argument("--all-words", action="store_true", help="every word the model knows")
     p.add_argument("--interpolate", metavar="A,B", help="one z, class weights from word A to word B "
                    "(unconditional models: z between two random points; give any two names)")
-    p.add_argument("--steps", type=int, default=8, help="clips of an interpolation (default: %(default)s)")
-    p.add_argument("--num", type=int, default=8, help="clips per word (default: %(default)s)")
+    p.add_argument("--steps", type=_at_least(2), default=8, help="clips of an interpolation (default: %(default)s)")
+    p.add_argument("--num", type=_at_least(1), default=8, help="clips per word (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same files")
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
-    p.add_argument("--member", type=int, default=0,
+    p.add_argument("--member", type=_at_least(0), default=0,
                    help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
     p.add_argument("--out", help="output folder (default: WORKDIR/generated)")
     a = p.parse_args(argv)
@@ -277,7 +322,7 @@ def generate_main(argv: list[str]) -> int:
         words = run.words if a.all_words else a.word.split(",") if a.word else None
         groups = sampling.generate(run, words, a.num, a.seed)
     paths = monitoring.write_wavs(out, groups, run.config.data.sample_rate)
-    print(f"wrote {len(paths)} clips to {out}: {paths[0].name} .. {paths[-1].name}")
+    print(f"wrote {len(paths)} clips of step {run.step_count} to {out}: {paths[0].name} .. {paths[-1].name}")
     return 0
 
 
@@ -295,11 +340,11 @@ def evaluate_main(argv: list[str]) -> int:
                                             "class) and classifier-free speech measures, next to the real test split.")
     p.add_argument("--workdir", help="a training run: generate --num clips per word and score them")
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
-    p.add_argument("--member", type=int, default=0,
+    p.add_argument("--member", type=_at_least(0), default=0,
                    help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
     p.add_argument("--generator", default="ema,raw",
                    help="ema, raw (the trained parameters) or both: ema,raw (default: %(default)s)")
-    p.add_argument("--num", type=int, default=100, help="clips per word for --workdir (default: %(default)s)")
+    p.add_argument("--num", type=_at_least(1), default=100, help="clips per word for --workdir (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed; the run's own seed gives the clips its "
                                                        "training-time evaluation scored")
     p.add_argument("--folder", help="score WORD/*.wav or WORD_N.wav files in this folder instead")
@@ -344,8 +389,9 @@ def evaluate_main(argv: list[str]) -> int:
     print(f"judge: the classifier of {judge} ({', '.join(ref.clf.classes)})")
     print(evaluate.table(rows, words))
     out = Path(a.json or Path(a.workdir or a.folder) / "evaluation.json")
-    out.write_text(json.dumps({"judge": str(judge), "classes": ref.clf.classes, "rows": rows, "skipped": skipped,
-                               "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
+    out.write_text(json.dumps(evaluate.json_safe(
+        {"judge": str(judge), "classes": ref.clf.classes, "rows": rows, "skipped": skipped,
+         "seconds": round(time.perf_counter() - t0, 1)}), indent=1, allow_nan=False))
     print(f"wrote {out} ({len(skipped)} files skipped) in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -357,9 +403,9 @@ def report_main(argv: list[str]) -> int:
                                 epilog="example:\n  wavegan_jax report --workdir runs/quickstart\n")
     p.add_argument("--workdir", required=True)
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
-    p.add_argument("--member", type=int, default=0,
+    p.add_argument("--member", type=_at_least(0), default=0,
                    help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
-    p.add_argument("--per-word", type=int, default=4, help="clips per word (default: %(default)s)")
+    p.add_argument("--per-word", type=_at_least(1), default=4, help="clips per word (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output file (default: WORKDIR/report.html)")
     a = p.parse_args(argv)
@@ -396,6 +442,6 @@ def main(argv: list[str] | None = None) -> None:
     _logging()
     try:
         sys.exit(COMMANDS[argv[0]](argv[1:]))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"wavegan_jax {argv[0]}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # bad values, missing or unwritable files, a full disk
+        print(f"wavegan_jax {argv[0]}: error: {_one_line(e)}", file=sys.stderr)
         sys.exit(2)

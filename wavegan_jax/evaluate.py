@@ -207,7 +207,8 @@ def load_folder(folder: str | Path, words: list[str], sample_rate: int, length: 
             skipped.append((str(rel), f"word {word!r} is not one of {', '.join(words)}"))
             continue
         try:
-            clips.append(data_lib.load_clip(p, sample_rate, length))
+            x, sr = data_lib.read_audio(p)  # generated silence or noise is scored, not skipped
+            clips.append(data_lib.to_clip(x, sr, sample_rate, length))
         except data_lib.AudioError as e:
             skipped.append((str(rel), str(e)))
             continue
@@ -217,6 +218,17 @@ def load_folder(folder: str | Path, words: list[str], sample_rate: int, length: 
     if not clips:
         raise FileNotFoundError(f"no usable clips of {', '.join(words)} in {folder}")
     return np.stack(clips), np.asarray(intended), skipped
+
+
+def json_safe(obj):
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN: ``null`` instead)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 TABLE_COLUMNS = ["accuracy", "speech_accuracy", "not_a_word_share", "accuracy_in_vocabulary",

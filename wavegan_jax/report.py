@@ -124,7 +124,8 @@ def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4,
         rows = {f"model ({checkpoint}, {g})": evaluate.score_run(run, ref, 50, seed, generator=g)
                 for g in ("ema", "raw")}
         rows["real test split"] = evaluate.score_real_test(ref)
-        evaluation_file.write_text(json.dumps({"rows": rows, "skipped": []}, indent=1))
+        if out is None:  # cached beside the run; with --out nothing is written into the workdir
+            evaluation_file.write_text(json.dumps(evaluate.json_safe({"rows": rows, "skipped": []}), indent=1))
 
     def captions(clips: np.ndarray) -> list[str]:
         """Per clip of clips [n, L]: what the judge hears and how much of the clip is voiced."""
