@@ -266,3 +266,15 @@ def test_an_invalid_length_is_rejected_before_shards_are_written(smoke_config, t
     with pytest.raises(ValueError, match="model.length=5000"):
         train.Run(smoke_config)
     assert not (tmp_path / "p").exists()
+
+
+def test_the_soak_benchmark_fuzzes_prepare_with_no_crash_hang_or_silent_accept(tmp_path):
+    import random
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import soak
+
+    counts = soak.soak_fuzz(40, tmp_path, random.Random(1), timeout=120)
+    assert counts["inputs"] == 40 and counts["crashes"] == counts["hangs"] == 0
+    assert counts["silent_accepts"] == counts["unaccounted"] == 0
+    assert counts["skipped_with_reason"] >= 30 and counts["used"] + counts["skipped_with_reason"] == 40

@@ -38,11 +38,22 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message says which and why."""
 
 
+class _QuietReadOnly(logging.Filter):
+    """Drop orbax's warnings that a read-only manager is read-only (generate, evaluate, report)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Given directory is read only", "CheckpointManagerOptions.read_only"))
+
+
+logging.getLogger("absl").addFilter(_QuietReadOnly())
+
+
 def manager(workdir: str | Path, keep: int, read_only: bool = False) -> ocp.CheckpointManager:
     """The run's rolling checkpoints in ``workdir/checkpoints`` (``read_only``: creates nothing)."""
     return ocp.CheckpointManager(
         (Path(workdir) / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only))
+        options=ocp.CheckpointManagerOptions(max_to_keep=None if read_only else keep, create=not read_only,
+                                             read_only=read_only))
 
 
 def _digests(folder: Path) -> dict[str, str]:

@@ -105,6 +105,11 @@ def _curves(workdir: Path) -> list[str]:
     return out
 
 
+def _number(x) -> float:
+    """A metric from evaluation.json, where JSON's null stands for NaN."""
+    return float("nan") if x is None else x
+
+
 def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4, seed: int = 0,
           out: str | Path | None = None, member: int = 0) -> Path:
     """Write ``report.html`` for the run in ``workdir`` (for a num_seeds > 1 run: member
@@ -151,7 +156,7 @@ def build(workdir: str | Path, *, checkpoint: str = "latest", per_word: int = 4,
                      "score, the top class among the run's words only</p><table><tr><th>set</th>"
                      + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
         for name, r in rows.items():
-            parts.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{r.get(c, float('nan')):.3f}</td>" for c in cols) + "</tr>")
+            parts.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_number(r.get(c)):.3f}</td>" for c in cols) + "</tr>")
         parts.append("</table>")
     for name, clips in generated.items():
         parts.append(f"<h2>{html.escape(name)}</h2><h3>generated</h3>")
