@@ -3,7 +3,8 @@
     python benchmarks/soak.py --kills 20 --fuzz 200 --corrupt 10 --out runs/soak
 
 1. Kills: ``train`` (the quickstart's smoke config, a few more steps) is killed with SIGKILL at a
-   random moment, then run again to the end; the final parameters, every sample wav and the
+   random moment (a random time, or just after the samples or the checkpoint of a random step
+   appear), then run again to the end; the final parameters, every sample wav and the
    logged rows must equal an uninterrupted run's, bit for bit.
 2. Fuzz: ``prepare`` over a folder of generated hostile inputs (truncations, bit flips, odd
    headers, odd files, degenerate audio) in a subprocess with a time limit; every input must end
@@ -34,7 +35,7 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-STEPS, EVERY = 12, 3
+STEPS, EVERY = 24, 3
 
 
 def smoke_args(prepared: Path) -> list[str]:
@@ -84,14 +85,25 @@ def reference(prepared: Path, out: Path) -> tuple[Path, float]:
 
 
 def soak_kills(n: int, prepared: Path, out: Path, rng: random.Random, config) -> dict:
+    """Trials until ``n`` of them were killed (at most 3n): kill at a random moment of the run,
+    run again to the end, compare with the uninterrupted reference."""
     ref, duration = reference(prepared, out)
     want, (_, want_params) = run_record(ref), final_params(config, ref)
-    counts = {"trials": n, "kills": 0, "survived": 0, "failed": 0, "reference_seconds": round(duration, 1)}
-    for i in range(n):
+    counts = {"trials": 0, "kills": 0, "kills_after_a_checkpoint": 0, "survived": 0, "failed": 0,
+              "reference_seconds": round(duration, 1)}
+    while counts["kills"] < n and counts["trials"] < 3 * n:
+        i = counts["trials"]
         w = out / "kills" / f"trial_{i:03d}"
         shutil.rmtree(w, ignore_errors=True)
-        delay = rng.uniform(0.5, duration)
+        # The moment: a random time (start-up, compilation), or a random short while after the
+        # samples or the checkpoint of a random step appear (mid-write, between the two, after).
+        step = rng.choice(range(EVERY, STEPS + 1, EVERY))
+        mark = rng.choice([None, w / "samples" / f"step_{step:06d}", w / "checkpoints" / str(step)])
+        delay = rng.uniform(0.5, duration) if mark is None else rng.uniform(0.0, 0.3)
+        moment = f"{delay:.1f} s" if mark is None else f"{delay:.2f} s after {mark.relative_to(w)} appeared"
         p = subprocess.Popen(train_cmd(prepared, w), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while mark is not None and not mark.exists() and p.poll() is None:
+            time.sleep(0.01)
         killed = False
         try:
             p.wait(timeout=delay)
@@ -99,6 +111,8 @@ def soak_kills(n: int, prepared: Path, out: Path, rng: random.Random, config) ->
             p.send_signal(signal.SIGKILL)
             p.wait()
             killed = True
+        left = sorted(int(c.name) for c in (w / "checkpoints").glob("[0-9]*") if c.name.isdigit()) if killed else []
+        counts["kills_after_a_checkpoint"] += bool(left)
         r = subprocess.run(train_cmd(prepared, w), cwd=REPO, capture_output=True, text=True)
         ok = r.returncode == 0
         why = "" if ok else r.stderr.strip().splitlines()[-1:]
@@ -106,11 +120,12 @@ def soak_kills(n: int, prepared: Path, out: Path, rng: random.Random, config) ->
             got, (_, params) = run_record(w), final_params(config, w)
             ok = got == want and all(np.array_equal(a, b) for a, b in zip(params, want_params))
             why = "" if ok else "differs from the uninterrupted run"
+        counts["trials"] += 1
         counts["kills"] += killed
         counts["failed"] += not ok
         counts["survived"] += killed and ok
-        print(f"trial {i}: {'killed' if killed else 'finished before the kill'} at {delay:.1f} s "
-              f"-> {'identical' if ok else why}", flush=True)
+        print(f"trial {i}: {'killed' if killed else 'finished before the kill'} at {moment} "
+              f"(checkpoints left: {left}) -> {'identical' if ok else why}", flush=True)
     return counts
 
 

@@ -624,12 +624,17 @@ def _trim_logs(folder: Path, step: int) -> None:
             tmp.replace(f)
 
 
+def _per_member(metrics: dict, members: int) -> list[dict[str, float]]:
+    """Device metrics (scalars, or [members] for a vmapped run) -> one host dict per member."""
+    host = jax.device_get(metrics)
+    return [{k: float(np.ravel(v)[i]) for k, v in host.items()} for i in range(members)]
+
+
 def _first_bad(pending: list, config, alive: list[bool]) -> tuple[int, list] | None:
     """(step, per-member metrics) of the first diverged step among ``pending`` [(step, device
     metrics)], for the steps whose metrics were not fetched one by one."""
     for step, metrics in pending:
-        host = jax.device_get(metrics)
-        per_member = [{k: float(np.ravel(v)[i]) for k, v in host.items()} for i in range(len(alive))]
+        per_member = _per_member(metrics, len(alive))
         if any(alive[i] and divergence_reason(step, m, config) for i, m in enumerate(per_member)):
             return step, per_member
     return None
@@ -701,8 +706,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     (eval_now and evaluator is not None)):
                 pending.append((step, metrics))
                 continue
-            host = jax.device_get(metrics)
-            per_member = [{k: float(np.ravel(v)[i]) for k, v in host.items()} for i in range(len(folders))]
+            per_member = _per_member(metrics, len(folders))
             bad_step, checked = step, per_member
             if any(alive[i] and divergence_reason(step, m, config) for i, m in enumerate(per_member)):
                 bad_step, checked = _first_bad(pending, config, alive) or (step, per_member)
