@@ -1,12 +1,10 @@
 """Load a trained run and make clips: per word, for all words, or interpolating between words."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from wavegan_jax import checkpoints as ckpt
@@ -23,10 +21,7 @@ def load_run(workdir: str | Path, checkpoint: str = "latest", member: int = 0) -
     if not cfg_file.exists():
         raise FileNotFoundError(f"{workdir} is not a training run (no config.json): train one with "
                                 f"`wavegan_jax train --config=experiments/quickstart.py --workdir={workdir}`")
-    from experiments import base
-
-    config = base.get_config()  # defaults for fields added after the run was started
-    config.update(ml_collections.ConfigDict(json.loads(cfg_file.read_text())))
+    config = train.saved_config(workdir)
     train.resolve_run_paths(workdir, config)  # data folders from any current directory
     run = train.Run(config)
     if not 0 <= member < len(run.seeds):

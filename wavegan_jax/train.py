@@ -578,22 +578,27 @@ def _flat(c, prefix: str = "") -> dict:
     return out
 
 
+def saved_config(workdir: Path) -> ml_collections.ConfigDict:
+    """The config a run in ``workdir`` was started with (``config.json``), with today's defaults
+    for fields added since."""
+    from experiments import base
+
+    config = base.get_config()
+    config.update(ml_collections.ConfigDict(json.loads((Path(workdir) / "config.json").read_text())))
+    return config
+
+
 def check_resume(config: ml_collections.ConfigDict, workdir: Path) -> None:
     """Refuse ``config`` for a ``workdir`` that holds checkpoints of a different run, before
     anything is written: the message lists the fields that differ (``RESUMABLE`` ones may)."""
-    saved = workdir / "config.json"
-    if not saved.exists() or not any((workdir / "checkpoints").glob("[0-9]*")):
+    if not (workdir / "config.json").exists() or not any((workdir / "checkpoints").glob("[0-9]*")):
         return
-    from experiments import base
-
-    old = base.get_config()  # defaults for fields added after the run was started
-    old.update(ml_collections.ConfigDict(json.loads(saved.read_text())))
-    old_flat, new_flat = _flat(old), _flat(config)
+    old_flat, new_flat = _flat(saved_config(workdir)), _flat(config)
     recorded = json.loads((workdir / "paths.json").read_text()) if (workdir / "paths.json").exists() else {}
     diff = []
     for k in sorted(set(old_flat) | set(new_flat)):
         a, b = old_flat.get(k), new_flat.get(k)
-        if k in RESUMABLE or a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b):
+        if k in RESUMABLE or a == b:
             continue
         if k in RUN_PATHS and b and str(Path(b).absolute()) == recorded.get(k):
             continue
