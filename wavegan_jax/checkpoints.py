@@ -18,15 +18,15 @@ Layout::
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+
+from wavegan_jax import data as data_lib
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,8 @@ def manager(workdir: str | Path, keep: int, read_only: bool = False) -> ocp.Chec
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != SEAL:
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                while block := f.read(1 << 20):
-                    h.update(block)
-            out[str(p.relative_to(folder))] = h.hexdigest()
-    return out
+    return {str(p.relative_to(folder)): data_lib.sha256_file(p)
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != SEAL}
 
 
 def seal(folder: str | Path) -> None:
@@ -73,9 +66,8 @@ def seal(folder: str | Path) -> None:
     folder = Path(folder)
     if jax.process_index() != 0:
         return
-    tmp = folder / f".{SEAL}.tmp"
-    tmp.write_text(json.dumps({"sha256": _digests(folder)}, indent=0))
-    os.replace(tmp, folder / SEAL)
+    text = json.dumps({"sha256": _digests(folder)}, indent=0)
+    data_lib.atomic_write(folder / SEAL, lambda tmp: tmp.write_text(text))
 
 
 def check(folder: str | Path) -> str | None:
@@ -176,9 +168,7 @@ def save_best(folder: str | Path, state, info: dict) -> None:
         c.save(best / "state", state, force=True)
     seal(best / "state")
     if jax.process_index() == 0:
-        tmp = best / ".best.json.tmp"
-        tmp.write_text(json.dumps(info))
-        tmp.replace(best / "best.json")
+        data_lib.atomic_write(best / "best.json", lambda tmp: tmp.write_text(json.dumps(info)))
 
 
 def restore_best(folder: str | Path, state):

@@ -273,7 +273,7 @@ def _wav_missing_bytes(path: Path) -> int:
     return 0
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -281,7 +281,7 @@ def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """``write(tmp)`` then rename to ``path``; on any failure (disk full) the temporary file is
     removed and the error says which file could not be written."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
@@ -356,7 +356,7 @@ def prepare(source: str, path: str | Path, out_dir: str | Path, *, words=None,
     for i, it in enumerate(items):
         if not it.problem:
             try:
-                checksums[it.rel] = _sha256_file(it.path)
+                checksums[it.rel] = sha256_file(it.path)
                 continue
             except OSError as e:
                 items[i] = it = dataclasses.replace(it, problem=f"cannot be read ({e.strerror})")
@@ -402,7 +402,7 @@ def prepare(source: str, path: str | Path, out_dir: str | Path, *, words=None,
         audio = np.stack(clips[s]) if clips[s] else np.zeros((0, length), np.float32)
         lab = np.asarray(labels[s], dtype=np.int32)
         for name, arr in (("audio", audio), ("labels", lab)):
-            _atomic_write(out_dir / f"{s}_{name}.npy", lambda tmp, arr=arr: np.save(tmp, arr))
+            atomic_write(out_dir / f"{s}_{name}.npy", lambda tmp, arr=arr: np.save(tmp, arr))
         counts[s] = {w: int((lab == i).sum()) for i, w in enumerate(chosen)}
     empty = [w for w in chosen if not sum(counts[s][w] for s in SPLITS)]
     if empty:
@@ -412,7 +412,7 @@ def prepare(source: str, path: str | Path, out_dir: str | Path, *, words=None,
                     source_sha256=hashlib.sha256(json.dumps(sorted(checksums.items())).encode()).hexdigest(),
                     files_sha256=checksums)
     text = json.dumps(manifest, indent=1)
-    _atomic_write(out_dir / "manifest.json", lambda tmp: tmp.write_text(text))
+    atomic_write(out_dir / "manifest.json", lambda tmp: tmp.write_text(text))
     n = {s: sum(c.values()) for s, c in counts.items()}
     log.info("wrote %s: %s clips (train %d, valid %d, test %d), %d skipped", out_dir,
              sum(n.values()), n["train"], n["valid"], n["test"], len(skipped))

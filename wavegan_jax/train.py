@@ -663,9 +663,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     if is_main:
         for f in [workdir, *folders]:
             f.mkdir(parents=True, exist_ok=True)
-        tmp = workdir / ".config.json.tmp"
-        tmp.write_text(config.to_json_best_effort(indent=1))
-        tmp.replace(workdir / "config.json")
+        text = config.to_json_best_effort(indent=1)
+        data_lib.atomic_write(workdir / "config.json", lambda tmp: tmp.write_text(text))
         write_run_paths(workdir, config)
     log.info("devices: %s; G %s parameters, D %s parameters%s", jax.devices(),
              f"{models.param_count(run.member(0).g_params):,}", f"{models.param_count(run.member(0).d_params):,}",
@@ -808,6 +807,5 @@ def write_samples(run: Run, writer: "monitoring.Writer", folder: Path, step: int
     groups = {name: audio[i * per:(i + 1) * per] for i, name in enumerate(names)}
     monitoring.write_wavs(folder / "samples" / f"step_{step:06d}", groups, run.config.data.sample_rate)
     writer.audio_groups(step, groups, run.config.data.sample_rate)
-    tmp = folder / "samples" / ".index.json.tmp"
-    tmp.write_text(json.dumps({"latest_step": step, "words": names}))
-    tmp.replace(folder / "samples" / "index.json")
+    index = json.dumps({"latest_step": step, "words": names})
+    data_lib.atomic_write(folder / "samples" / "index.json", lambda tmp: tmp.write_text(index))
