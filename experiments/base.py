@@ -35,6 +35,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.latent_dim = 100  # size of z
     c.model.phase_shuffle = 2  # D shifts each layer's output by up to +-n samples (0 = off)
     c.model.conv_impl = "auto"  # auto | polyphase | direct (same function, different speed)
+    c.model.generator = "wave"  # wave (WaveGAN's upsampling G) | istft (G writes STFT frames)
+    c.model.istft_channels = 128  # istft G: channels at the frame rate (length / 64 frames)
+    c.model.istft_blocks = 2  # istft G: residual blocks at the frame rate
     c.model.film = False  # G: per-class scale and shift after every upsampling layer (FiLM)
     c.model.stft_resolutions = "128,256,512"  # FFT sizes of the spectral discriminator (hop n/4)
     c.model.stft_channels = 32  # its convolutions' width

@@ -203,6 +203,80 @@ class Generator(nn.Module):
             h = nn.relu(h)
 
 
+def istft(log_magnitude: jax.Array, phase: jax.Array, n_fft: int, hop: int) -> jax.Array:
+    """Inverse STFT: log-magnitude and phase [B, T, n_fft // 2 + 1] -> audio [B, T * hop].
+
+    Each frame is the inverse real DFT of ``exp(log_magnitude) * e^(i phase)`` (a matmul with a
+    cosine and a sine table, as in ``stft_magnitude``), times a periodic Hann window; frames are
+    overlap-added at ``hop`` (which divides ``n_fft``), normalised by the window's squared sum, and
+    the result is cropped by n_fft / 2 at the start, as ``stft_magnitude`` centres its frames."""
+    mag = jnp.exp(jnp.minimum(log_magnitude, 10.0))  # no overflow (Vocos clips the same way)
+    spec = jnp.concatenate([mag * jnp.cos(phase), mag * jnp.sin(phase)], axis=-1)  # [B, T, 2F]
+    bins = n_fft // 2 + 1
+    t, k = np.arange(n_fft), np.arange(bins)
+    scale = np.where((k == 0) | (k == n_fft // 2), 1.0, 2.0) / n_fft  # irfft's weights per bin
+    angle = 2 * np.pi * np.outer(k, t) / n_fft
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * t / n_fft)
+    table = np.concatenate([np.cos(angle), -np.sin(angle)], axis=0) * np.tile(scale, 2)[:, None] * window
+    frames = spec @ jnp.asarray(table, spec.dtype)  # [B, T, n_fft]
+    b, n, _ = frames.shape
+    k = n_fft // hop
+    blocks = frames.reshape(b, n, k, hop)
+    out = sum(jnp.pad(blocks[:, :, j], ((0, 0), (j, k - 1 - j), (0, 0))) for j in range(k))  # [B, T+k-1, hop]
+    out = out.reshape(b, -1) / float(np.sum(window ** 2) / hop)
+    return out[:, n_fft // 2:n_fft // 2 + n * hop]
+
+
+class ISTFTGenerator(nn.Module):
+    """z: [B, latent_dim], labels: [B] int -> audio [B, length] in [-1, 1], written as STFT frames.
+
+    Instead of upsampling to the sample rate, G works at the frame rate (one frame per ``HOP`` = 64
+    samples, FFT size 256) and its last layer gives each frame's log-magnitude and phase, which
+    ``istft`` turns into audio (iSTFTNet, Vocos): a harmonic is one output per frame and bin
+    rather than a phase-coherent pattern that five transposed convolutions must build.
+    dense -> [B, length/1024, 16 d] -> ReLU -> conditioning -> 2 x (upsample by 4: 8d, ``channels``)
+    -> ``blocks`` x residual (conv 7, ReLU, conv 7) -> dense 2 (n_fft/2 + 1) -> istft -> tanh.
+    With ``film`` (and classes) each layer and block is followed by a per-class scale and shift.
+    """
+
+    length: int = 16384
+    d: int = 64
+    num_classes: int = 0
+    conditioning: str = "concat"
+    conv_impl: str = "polyphase"
+    film: bool = False
+    channels: int = 128
+    blocks: int = 2
+
+    def _film(self, h, labels, name):
+        if not (self.film and self.num_classes > 0):
+            return h
+        table = self.param(name, nn.initializers.zeros, (self.num_classes, 2 * h.shape[-1]))
+        gamma, beta = jnp.split(cond_lib.class_weights(labels, self.num_classes, h.dtype) @ table, 2, -1)
+        return h * (1 + gamma[:, None, :]) + beta[:, None, :]
+
+    @nn.compact
+    def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
+        steps = check_length(self.length)
+        h = nn.Dense(steps * 16 * self.d, kernel_init=nn.initializers.he_uniform())(z)
+        h = nn.relu(h.reshape(z.shape[0], steps, 16 * self.d))
+        h = cond_lib.get(self.conditioning).generator_features(h, labels, self.num_classes)
+        for i, c in enumerate((8 * self.d, self.channels)):  # [B, length / 64, channels]
+            h = Conv25(c, up=True, conv_impl=self.conv_impl, name=f"up{i}")(h)
+            h = nn.relu(self._film(h, labels, f"film{i}"))
+        for i in range(self.blocks):
+            r = nn.relu(nn.Conv(self.channels, (7,), name=f"block{i}_a")(h))
+            h = h + nn.Conv(self.channels, (7,), name=f"block{i}_b")(r)
+            h = nn.relu(self._film(h, labels, f"block{i}_film"))
+        bins = ISTFT_FFT // 2 + 1
+        out = nn.Dense(2 * bins, kernel_init=nn.initializers.normal(0.01), name="frames")(h)
+        return jnp.tanh(istft(out[..., :bins], out[..., bins:] * np.pi, ISTFT_FFT, HOP))
+
+
+ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
+GENERATORS = ("wave", "istft")
+
+
 def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_classes: int, head: str):
     """D's output from features f [B, F]: (logits [B], class_logits [B, K] for acgan else [B, 0]).
     Called inside ``module``'s compact ``__call__`` (its parameters are the module's)."""
@@ -327,7 +401,11 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     wave = dict(kw, length=m.length, d=m.d, conv_impl=resolve_conv_impl(m.conv_impl))
     make = {"wave": lambda: Discriminator(**wave, phase_shuffle=m.phase_shuffle),
             "stft": lambda: SpectralDiscriminator(**kw, resolutions=stft_sizes(config), channels=m.stft_channels)}
-    return Generator(**wave, film=m.film), {name: make[name]() for name in discriminator_names(config)}
+    if m.generator not in GENERATORS:
+        raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
+    g = (Generator(**wave, film=m.film) if m.generator == "wave" else
+         ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks))
+    return g, {name: make[name]() for name in discriminator_names(config)}
 
 
 def stft_sizes(config) -> tuple[int, ...]:
