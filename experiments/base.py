@@ -41,6 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.film = False  # G: per-class scale and shift after every upsampling layer (FiLM)
     c.model.stft_resolutions = "128,256,512"  # FFT sizes of the spectral discriminator (hop n/4)
     c.model.stft_channels = 32  # its convolutions' width
+    c.model.stft_floor = 1e-8  # its input is (|X|^2 + floor)^0.15: the floor bounds gradients at silent bins
     # the discriminators, comma-separated: wave (WaveGAN's D) and/or stft (multi-resolution
     # STFT magnitudes, models.SpectralDiscriminator); each gets the strategy's head and its own
     # optimizer state, and both players' objectives sum over them

@@ -76,6 +76,12 @@ def test_stft_magnitude_of_a_tone_peaks_at_its_bin():
     assert (mag[0, 2:-2].argmax(-1) == 32).all()
     # |X| at the peak of a unit sine under a Hann window of n taps is n / 4
     np.testing.assert_allclose(mag[0, 10, 32], (n / 4) ** 0.3, rtol=0.02)
+    # the floor: silence reads floor^0.15, and a quiet input's gradient shrinks as the floor rises
+    quiet = jnp.asarray(np.random.default_rng(0).standard_normal((1, 4096)).astype(np.float32) * 1e-4)
+    np.testing.assert_allclose(models.stft_magnitude(jnp.zeros((1, 4096)), n, n // 4, 1e-4), 1e-4 ** 0.15, rtol=1e-5)
+    slope = [float(jnp.linalg.norm(jax.grad(lambda a: models.stft_magnitude(a, n, n // 4, f).sum())(quiet)))
+             for f in (1e-8, 1e-4)]
+    assert slope[0] > 10 * slope[1]
 
 
 @pytest.mark.parametrize("strategy", ["concat", "acgan", "projection"])
