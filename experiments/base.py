@@ -61,6 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.instance_noise = 0.0  # std of Gaussian noise added to D's real and fake inputs; 0 = off
     c.instance_noise_steps = 0  # anneal that std linearly to 0 over this many steps (0 = constant)
     c.acgan_weight = 1.0  # weight of the auxiliary class loss (conditioning=acgan), both players
+    c.acgan_fake_class = False  # acgan: D's head has a class "generated" for fakes (K + 1 classes)
     c.feature_matching = 0.0  # G: weight of L1 between D's mean features on real and generated clips
     # differentiable augmentation of every D input (real and generated, both players' updates):
     # each of a random time shift (up to 1/8 of the clip, circular), a gain (x0.5..x1.5) and

@@ -13,7 +13,8 @@ NAME, ``-NAME`` removes it (the ablation); ``zero_one`` trains on the bundled FS
 (``COMPONENTS``): stft (a multi-resolution STFT discriminator beside the waveform one), film
 (per-class scale and shift in every G layer), cheap (hinge loss with R1 on reals, one D update
 per G update, two learning rates), aug (differentiable augmentation of D's inputs), fm (feature
-matching), istft (G writes STFT frames: log-magnitude and phase, inverted to audio).
+matching), istft (G writes STFT frames: log-magnitude and phase, inverted to audio), fakeclass (the
+AC head has an 11th class, "generated", for fakes: a word must be told from its imitation).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -28,6 +29,7 @@ COMPONENTS = {
     "aug": lambda c: c.update({"augment": 0.3}),
     "fm": lambda c: c.update({"feature_matching": 1.0}),
     "istft": lambda c: c.model.update({"generator": "istft"}),
+    "fakeclass": lambda c: c.update({"acgan_fake_class": True}),
 }
 RECIPE = ("cheap", "stft", "film", "fm")  # the best stack per CPU-minute in the screen (RESULTS.md)
 

@@ -172,6 +172,26 @@ def test_recipe_switches_all_train_one_step(smoke_config):
     assert all(np.isfinite(v) for v in m.values()) and m["feature_match"] > 0 and m["stft/feature_match"] > 0
 
 
+def test_fake_class_trains_fakes_as_generated_and_g_toward_their_word(smoke_config):
+    real_cls, fake_cls = jnp.array([[2.0, 0.0, 0.0]]), jnp.array([[0.0, 1.0, 3.0]])
+    d_fn = lambda x: (jnp.zeros(1), real_cls if float(x[0, 0]) > 0 else fake_cls, ())
+    w = {"adv": 1.0, "gp": 0.0, "r1": 0.0, "drift": 0.0, "class": 1.0}
+    real, fake, labels = jnp.ones((1, 4)), -jnp.ones((1, 4)), jnp.array([0])
+    ce = lambda logits, k: float(-jax.nn.log_softmax(logits)[0, k])
+    for fake_class, fake_target in ((False, 0), (True, 2)):
+        _, m = losses.d_terms(losses.get("hinge"), w, d_fn, real, fake, labels, None, fake_class=fake_class)
+        np.testing.assert_allclose(m["d_class_loss"], 0.5 * (ce(real_cls, 0) + ce(fake_cls, fake_target)), rtol=1e-6)
+    smoke_config.update({"conditioning": "acgan", "acgan_fake_class": True, "discriminators": "wave,stft",
+                         "loss": "hinge", "n_critic": 1})
+    smoke_config.model.stft_resolutions = "64,128"
+    run = train.Run(smoke_config)
+    assert run.state.d_params["wave"]["params"]["classifier"]["kernel"].shape[-1] == 3  # two words + generated
+    assert all(np.isfinite(float(v)) for v in run.step().values())
+    smoke_config.conditioning = "projection"
+    with pytest.raises(ValueError, match="acgan_fake_class needs conditioning=acgan"):
+        train.check_config(smoke_config, 1)
+
+
 def test_istft_inverts_the_stft_inside_the_clip():
     """Log-magnitude and phase of numpy's centred Hann STFT (n 256, hop 64) give the audio back
     wherever four frames overlap (all but the first and last 192 samples)."""
@@ -244,7 +264,7 @@ def test_digits_experiment_switches():
     screened = digits.get_config("baseline,+stft,+cheap")
     assert screened.discriminators == "wave,stft" and screened.loss == "hinge" and screened.n_critic == 1
     assert digits.get_config("zero_one").data.words == "zero,one"
-    with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm, istft"):
+    with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm, istft, fakeclass"):
         digits.get_config("baseline,+stfft")
 
 

@@ -145,9 +145,11 @@ def _weighted_sum(terms: dict, w: dict, order) -> jax.Array:
     return total
 
 
-def d_terms(loss: Loss, w: dict, d_fn, real, fake, labels, eps, *, label_smoothing=0.0):
+def d_terms(loss: Loss, w: dict, d_fn, real, fake, labels, eps, *, label_smoothing=0.0, fake_class=False):
     """D's objective for one discriminator ``d_fn(x [B, L]) -> (logits [B], class_logits [B, K], features)``
-    on real and fake clips [B, L] with labels [B] and GP mixing weights eps [B].
+    on real and fake clips [B, L] with labels [B] and GP mixing weights eps [B]. The class term
+    trains fakes as their intended word (AC-GAN), or with ``fake_class`` (class logits [B, K + 1])
+    as the extra class K, "generated", so the head must tell a word from an imitation of it.
     Returns (weighted sum, metrics with every term)."""
     (real_logits, real_cls, _), (fake_logits, fake_cls, _) = d_fn(real), d_fn(fake)
     terms = {}
@@ -160,7 +162,8 @@ def d_terms(loss: Loss, w: dict, d_fn, real, fake, labels, eps, *, label_smoothi
     if w["drift"]:
         terms["drift"] = jnp.mean(real_logits ** 2)
     if w["class"]:
-        terms["class"] = 0.5 * (class_loss(real_cls, labels) + class_loss(fake_cls, labels))
+        fake_labels = jnp.full_like(labels, fake_cls.shape[-1] - 1) if fake_class else labels
+        terms["class"] = 0.5 * (class_loss(real_cls, labels) + class_loss(fake_cls, fake_labels))
         m["d_class_acc_real"] = jnp.mean(real_cls.argmax(-1) == labels)
     m.update({"d_class_loss" if k == "class" else k: v for k, v in terms.items() if k != "adv"})
     return _weighted_sum(terms, w, D_TERMS), m

@@ -277,8 +277,10 @@ ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 
 GENERATORS = ("wave", "istft")
 
 
-def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_classes: int, head: str):
-    """D's output from features f [B, F]: (logits [B], class_logits [B, K] for acgan else [B, 0]).
+def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_classes: int, head: str,
+                      fake_class: bool = False):
+    """D's output from features f [B, F]: (logits [B], class_logits [B, K] for acgan else [B, 0];
+    [B, K + 1] with ``fake_class``, the last class meaning "generated").
     Called inside ``module``'s compact ``__call__`` (its parameters are the module's)."""
     logits = nn.Dense(1, kernel_init=nn.initializers.he_uniform())(f)[:, 0]
     class_logits = jnp.zeros((f.shape[0], 0), f.dtype)
@@ -286,7 +288,7 @@ def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_cl
         embed = module.param("class_embedding", nn.initializers.normal(0.02), (num_classes, f.shape[-1]))
         logits = logits + jnp.sum((cond_lib.class_weights(labels, num_classes) @ embed) * f, axis=-1)
     elif head == "acgan":
-        class_logits = nn.Dense(num_classes, name="classifier")(f)
+        class_logits = nn.Dense(num_classes + int(fake_class), name="classifier")(f)
     return logits, class_logits
 
 
@@ -305,6 +307,7 @@ class Discriminator(nn.Module):
     conditioning: str = "concat"
     conv_impl: str = "polyphase"
     phase_shuffle: int = 2
+    fake_class: bool = False
 
     @nn.compact
     def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array):
@@ -318,7 +321,8 @@ class Discriminator(nn.Module):
             if i < NUM_LAYERS - 1:
                 h = phase_shuffle(h, shifts[:, i], self.phase_shuffle)
         f = h.reshape(h.shape[0], -1)  # [B, F]
-        return (*_conditional_head(self, f, labels, self.num_classes, strategy.head), tuple(feats))
+        return (*_conditional_head(self, f, labels, self.num_classes, strategy.head, self.fake_class),
+                tuple(feats))
 
 
 def stft_magnitude(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-8) -> jax.Array:
@@ -363,6 +367,7 @@ class SpectralDiscriminator(nn.Module):
     resolutions: tuple[int, ...] = (128, 256, 512)
     channels: int = 32
     floor: float = 1e-8
+    fake_class: bool = False
 
     @nn.compact
     def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array | None = None):
@@ -377,7 +382,7 @@ class SpectralDiscriminator(nn.Module):
                 h = nn.leaky_relu(nn.Conv(self.channels, (kernel,), name=f"n{n}_conv{i}")(h), 0.2)
                 feats.append(h)
             f = jnp.mean(h, axis=1)  # [B, C]
-            outs.append(_Head(self.num_classes, strategy.head, name=f"n{n}_head")(f, labels))
+            outs.append(_Head(self.num_classes, strategy.head, self.fake_class, name=f"n{n}_head")(f, labels))
         logits = sum(o[0] for o in outs) / len(outs)
         class_logits = sum(o[1] for o in outs) / len(outs)
         return logits, class_logits, tuple(feats)
@@ -388,10 +393,11 @@ class _Head(nn.Module):
 
     num_classes: int
     head: str
+    fake_class: bool = False
 
     @nn.compact
     def __call__(self, f, labels):
-        return _conditional_head(self, f, labels, self.num_classes, self.head)
+        return _conditional_head(self, f, labels, self.num_classes, self.head, self.fake_class)
 
 
 DISCRIMINATORS = ("wave", "stft")
@@ -403,8 +409,9 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     m = config.model
     kw = dict(num_classes=num_classes, conditioning=config.conditioning)
     wave = dict(kw, length=m.length, d=m.d, conv_impl=resolve_conv_impl(m.conv_impl))
-    make = {"wave": lambda: Discriminator(**wave, phase_shuffle=m.phase_shuffle),
-            "stft": lambda: SpectralDiscriminator(**kw, resolutions=stft_sizes(config),
+    fake = config.acgan_fake_class
+    make = {"wave": lambda: Discriminator(**wave, phase_shuffle=m.phase_shuffle, fake_class=fake),
+            "stft": lambda: SpectralDiscriminator(**kw, resolutions=stft_sizes(config), fake_class=fake,
                                                  channels=m.stft_channels, floor=m.stft_floor)}
     if m.generator not in GENERATORS:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")

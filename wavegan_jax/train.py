@@ -105,6 +105,8 @@ def check_config(config, num_devices: int) -> None:
             raise ValueError(f"config.model.{name}={config.model[name]} must be >= 1")
     if min(config.optim.g_lr, config.optim.d_lr) <= 0:
         raise ValueError(f"optim.g_lr={config.optim.g_lr} and optim.d_lr={config.optim.d_lr} must be > 0")
+    if config.acgan_fake_class and cond_lib.get(config.conditioning).head != "acgan":
+        raise ValueError(f"acgan_fake_class needs conditioning=acgan (it is {config.conditioning!r})")
     if config.g_steps < 1:
         raise ValueError(f"config.g_steps={config.g_steps} must be >= 1")
     if min(config.instance_noise, config.instance_noise_steps, config.r1_gamma, config.drift_penalty) < 0:
@@ -230,7 +232,8 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             total, metrics = None, {}
             for i, (name, D) in enumerate(Ds.items()):
                 d_fn = lambda x, D=D, p=dps[name]: D.apply(p, x, labels, shifts)
-                t, m = losses.d_terms(loss, w_d, d_fn, real, fake, labels, eps, label_smoothing=smoothing)
+                t, m = losses.d_terms(loss, w_d, d_fn, real, fake, labels, eps, label_smoothing=smoothing,
+                                      fake_class=config.acgan_fake_class)
                 m["d_total"] = t
                 total = t if total is None else total + t
                 metrics.update(_prefixed(name, i == 0, m))
