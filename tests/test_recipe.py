@@ -264,7 +264,7 @@ def test_digits_experiment_switches():
     screened = digits.get_config("baseline,+stft,+cheap")
     assert screened.discriminators == "wave,stft" and screened.loss == "hinge" and screened.n_critic == 1
     assert digits.get_config("zero_one").data.words == "zero,one"
-    with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm, istft, fakeclass"):
+    with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm, istft, fakeclass, floor"):
         digits.get_config("baseline,+stfft")
 
 
