@@ -191,16 +191,20 @@ class Generator(nn.Module):
         h = nn.Dense(steps * chans[0], kernel_init=nn.initializers.he_uniform())(z)
         h = nn.relu(h.reshape(z.shape[0], steps, chans[0]))
         h = cond_lib.get(self.conditioning).generator_features(h, labels, self.num_classes)
-        film = self.film and self.num_classes > 0
         for i, c in enumerate(chans[1:] + [1]):
             h = Conv25(c, up=True, conv_impl=self.conv_impl, name=f"up{i}")(h)
             if i == NUM_LAYERS - 1:
                 return jnp.tanh(h)[..., 0]
-            if film:
-                table = self.param(f"film{i}", nn.initializers.zeros, (self.num_classes, 2 * c))
-                gamma, beta = jnp.split(cond_lib.class_weights(labels, self.num_classes, h.dtype) @ table, 2, -1)
-                h = h * (1 + gamma[:, None, :]) + beta[:, None, :]
-            h = nn.relu(h)
+            h = nn.relu(self._film(h, labels, f"film{i}"))
+
+    def _film(self, h: jax.Array, labels: jax.Array, name: str) -> jax.Array:
+        """h [B, T, C] -> h * (1 + gamma[y]) + beta[y] with a per-class table ``name`` starting at
+        zero (the identity); h unchanged without ``film`` or classes."""
+        if not (self.film and self.num_classes > 0):
+            return h
+        table = self.param(name, nn.initializers.zeros, (self.num_classes, 2 * h.shape[-1]))
+        gamma, beta = jnp.split(cond_lib.class_weights(labels, self.num_classes, h.dtype) @ table, 2, -1)
+        return h * (1 + gamma[:, None, :]) + beta[:, None, :]
 
 
 def istft(log_magnitude: jax.Array, phase: jax.Array, n_fft: int, hop: int) -> jax.Array:
@@ -227,7 +231,7 @@ def istft(log_magnitude: jax.Array, phase: jax.Array, n_fft: int, hop: int) -> j
     return out[:, n_fft // 2:n_fft // 2 + n * hop]
 
 
-class ISTFTGenerator(nn.Module):
+class ISTFTGenerator(Generator):
     """z: [B, latent_dim], labels: [B] int -> audio [B, length] in [-1, 1], written as STFT frames.
 
     Instead of upsampling to the sample rate, G works at the frame rate (one frame per ``HOP`` = 64
@@ -239,21 +243,8 @@ class ISTFTGenerator(nn.Module):
     With ``film`` (and classes) each layer and block is followed by a per-class scale and shift.
     """
 
-    length: int = 16384
-    d: int = 64
-    num_classes: int = 0
-    conditioning: str = "concat"
-    conv_impl: str = "polyphase"
-    film: bool = False
-    channels: int = 128
+    channels: int = 128  # the fields before these are Generator's
     blocks: int = 2
-
-    def _film(self, h, labels, name):
-        if not (self.film and self.num_classes > 0):
-            return h
-        table = self.param(name, nn.initializers.zeros, (self.num_classes, 2 * h.shape[-1]))
-        gamma, beta = jnp.split(cond_lib.class_weights(labels, self.num_classes, h.dtype) @ table, 2, -1)
-        return h * (1 + gamma[:, None, :]) + beta[:, None, :]
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
