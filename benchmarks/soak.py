@@ -39,7 +39,7 @@ STEPS, EVERY = 24, 3
 
 
 def smoke_args(prepared: Path) -> list[str]:
-    return ["--config=experiments/quickstart.py:smoke", f"--config.data.prepared={prepared}",
+    return ["--config=experiments/quickstart.py:classic,smoke", f"--config.data.prepared={prepared}",
             f"--config.num_steps={STEPS}", f"--config.checkpoint_every={EVERY}", f"--config.sample_every={EVERY}"]
 
 
@@ -321,7 +321,7 @@ def main(argv=None) -> int:
 
     prepared = a.out / "prepared"
     data.prepare("fsdd", data.BUNDLED, prepared, words="zero,one", sample_rate=8000, length=4096)
-    config = quickstart.get_config("smoke")
+    config = quickstart.get_config("classic,smoke")
     config.data.prepared = str(prepared)
     t = time.time()
     result = {"kills": soak_kills(a.kills, prepared, a.out, rng, config) if a.kills else {},

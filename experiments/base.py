@@ -75,6 +75,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.optim.d_lr = 1e-4
     c.optim.b1 = 0.5
     c.optim.b2 = 0.9
+    # cosine decay of both learning rates to decay_to x their peak over decay_steps train steps
+    # (then constant); 0 = constant learning rates
+    c.optim.decay_steps = 0
+    c.optim.decay_to = 0.0
     c.ema_decay = 0.999  # EMA copy of G's parameters used for samples
     # warm-up: decay at step t is min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's
     # ExponentialMovingAverage with num_updates), so the average forgets the random init quickly

@@ -38,7 +38,7 @@ def smoke_config(prepared):
     """The quickstart experiment shrunk to seconds, reading the session's prepared shards."""
     from experiments import quickstart
 
-    c = quickstart.get_config("smoke")
+    c = quickstart.get_config("classic,smoke")
     c.data.prepared = str(prepared)
     return c
 

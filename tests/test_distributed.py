@@ -29,7 +29,7 @@ def test_two_processes_train_like_one_and_only_process_0_writes(smoke_config, pr
                  "--config.eval_every=3"]
     port = free_port()
     env = subprocess_env()  # one CPU device per process
-    train_cmd = [sys.executable, "-m", "wavegan_jax", "train", "--config=experiments/quickstart.py:smoke", *overrides]
+    train_cmd = [sys.executable, "-m", "wavegan_jax", "train", "--config=experiments/quickstart.py:classic,smoke", *overrides]
     procs = [subprocess.Popen(
         [*train_cmd, f"--workdir={tmp_path / 'two'}", f"--coordinator=127.0.0.1:{port}",
          "--num_processes=2", f"--process_id={i}"], cwd=REPO, env=env, stdout=subprocess.PIPE,

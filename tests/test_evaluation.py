@@ -14,7 +14,7 @@ def trained_run(prepared, tmp_path_factory):
     """A smoke run with evaluation every 2 steps (which trains the smoke classifier first)."""
     from experiments import quickstart
 
-    c = quickstart.get_config("smoke")
+    c = quickstart.get_config("classic,smoke")
     c.data.prepared = str(prepared)
     c.eval_every = 2
     workdir = tmp_path_factory.mktemp("run")
@@ -117,7 +117,7 @@ def test_evaluate_and_report_right_after_training_from_any_directory(prepared, t
 
     data_copy = tmp_path / "data" / "fsdd_zero_one"
     shutil.copytree(prepared, data_copy, ignore=shutil.ignore_patterns("classifier"))
-    r = cli("train", f"--config={REPO}/experiments/quickstart.py:smoke", "--workdir=run",
+    r = cli("train", f"--config={REPO}/experiments/quickstart.py:classic,smoke", "--workdir=run",
             "--config.data.prepared=data/fsdd_zero_one", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     elsewhere = tmp_path / "elsewhere"

@@ -264,8 +264,26 @@ def test_digits_experiment_switches():
     screened = digits.get_config("baseline,+stft,+cheap")
     assert screened.discriminators == "wave,stft" and screened.loss == "hinge" and screened.n_critic == 1
     assert digits.get_config("zero_one").data.words == "zero,one"
-    with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm, istft, fakeclass, floor"):
+    with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm, istft, fakeclass, floor, ema"):
         digits.get_config("baseline,+stfft")
+
+
+def test_quickstart_is_the_recipe_on_zero_one_and_classic_is_the_old_one():
+    from experiments import digits, quickstart
+    from wavegan_jax import train as train_lib
+
+    quick, zero_one, classic = quickstart.get_config(), digits.get_config("zero_one"), quickstart.get_config("classic")
+    for field in ("conditioning", "loss", "n_critic", "discriminators", "acgan_fake_class", "feature_matching",
+                  "r1_gamma", "optim", "model", "data", "batch_size"):
+        assert quick[field] == zero_one[field], field
+    assert (classic.conditioning, classic.loss, classic.n_critic, classic.discriminators) == ("concat", "wgan_gp", 5, "wave")
+    assert quickstart.get_config("classic,smoke").model.d == 4 and quickstart.get_config("smoke").acgan_fake_class
+    train_lib.check_config(quick, num_devices=1)
+    quick.conditioning = "concat"  # the old conditioning needs the fake class switched off too, and says so
+    with pytest.raises(ValueError, match="add --config.acgan_fake_class=false"):
+        train_lib.check_config(quick, num_devices=1)
+    with pytest.raises(ValueError, match="unknown variant 'clasic'; known: classic, smoke"):
+        quickstart.get_config("clasic")
 
 
 def test_quality_per_hour_table_reads_the_runs(tmp_path):
@@ -284,3 +302,28 @@ def test_quality_per_hour_table_reads_the_runs(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # a run must be NAME=CONFIG
         quality_per_hour.main(["digits.py", "--out", str(tmp_path)])
+
+
+def test_learning_rates_decay_by_cosine_over_decay_steps(smoke_config):
+    """Adam's update for a constant gradient is -lr(t): G's falls from g_lr to decay_to x g_lr over
+    decay_steps train steps; D's counts n_critic updates per train step; 0 steps = constant."""
+    smoke_config.optim.update({"g_lr": 1e-3, "d_lr": 2e-3, "decay_steps": 4, "decay_to": 0.1})
+    smoke_config.n_critic = 2
+    g_tx, d_tx = train.make_optimizers(smoke_config)
+
+    def updates(tx, n):
+        p, state, out = jnp.zeros(()), tx.init(jnp.zeros(())), []
+        for _ in range(n):
+            u, state = tx.update(jnp.ones(()), state, p)
+            out.append(-float(u))
+        return np.array(out)
+
+    g = updates(g_tx, 6)
+    np.testing.assert_allclose(g[[0, 2, 4, 5]], [1e-3, 1e-3 * (0.1 + 0.9 * 0.5), 1e-4, 1e-4], rtol=1e-4)
+    d = updates(d_tx, 9)  # 4 train steps = 8 D updates
+    np.testing.assert_allclose(d[[0, 4, 8]], [2e-3, 2e-3 * 0.55, 2e-4], rtol=1e-4)
+    smoke_config.optim.decay_steps = 0
+    np.testing.assert_allclose(updates(train.make_optimizers(smoke_config)[0], 5), 1e-3, rtol=1e-4)
+    smoke_config.optim.decay_to = 1.5
+    with pytest.raises(ValueError, match="decay_to=1.5 in"):
+        train.check_config(smoke_config, num_devices=1)

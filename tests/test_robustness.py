@@ -189,9 +189,9 @@ def test_cli_errors_are_one_line_with_exit_2(smoke_config, tmp_path):
     smoke_config.num_steps = 2
     train.train_and_evaluate(smoke_config, tmp_path / "run")
     (tmp_path / "file").write_text("x")
-    smoke = ["--config=experiments/quickstart.py:smoke", f"--config.data.prepared={smoke_config.data.prepared}"]
+    smoke = ["--config=experiments/quickstart.py:classic,smoke", f"--config.data.prepared={smoke_config.data.prepared}"]
     cases = {
-        ("train", "--config=experiments/quickstart.py:smoke", f"--workdir={tmp_path}/a", "--config.batchsize=3"):
+        ("train", "--config=experiments/quickstart.py:classic,smoke", f"--workdir={tmp_path}/a", "--config.batchsize=3"):
             'no such config field: batchsize Did you mean "batch_size"',
         ("train", "--config=experiments/nope.py", f"--workdir={tmp_path}/a"): "config file experiments/nope.py not found",
         ("train", "--config=experiments/quickstart.py:smokee", f"--workdir={tmp_path}/a"): "unknown variant 'smokee'",
@@ -202,7 +202,7 @@ def test_cli_errors_are_one_line_with_exit_2(smoke_config, tmp_path):
         ("generate", "--workdir", str(tmp_path / "run"), "--word", "zero", "--out", str(tmp_path / "file" / "o")):
             "Not a directory",
         ("report", "--workdir", str(tmp_path / "run"), "--per-word", "0"): "--per-word: 0 must be >= 1",
-        ("sweep", "--config=experiments/quickstart.py:smoke", f"--workdir={tmp_path}/s", "--steps", "0"):
+        ("sweep", "--config=experiments/quickstart.py:classic,smoke", f"--workdir={tmp_path}/s", "--steps", "0"):
             "0 is not a positive integer",
         ("generate", "--workdir", str(tmp_path / "nothing"), "--word", "zero"): "is not a training run",
     }

@@ -62,13 +62,13 @@ def test_sweep_runs_every_cell_records_divergence_and_skips_finished_runs(smoke_
 
 
 def test_sweep_dry_run_lists_the_runs_and_rejects_bad_keys(tmp_path):
-    r = cli("sweep", "--config=experiments/quickstart.py:smoke", "--grid", "lr=1e-4,1e-5 batch_size=4,8",
+    r = cli("sweep", "--config=experiments/quickstart.py:classic,smoke", "--grid", "lr=1e-4,1e-5 batch_size=4,8",
             "--seeds", "0,1", f"--workdir={tmp_path}", "--dry-run")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "lr=1e-4,batch_size=4/seed_0" and lines[-1] == f"8 runs in {tmp_path}"
     assert not any(tmp_path.iterdir())
-    r = cli("sweep", "--config=experiments/quickstart.py:smoke", "--grid", "lr=1e-4 batchsize=4",
+    r = cli("sweep", "--config=experiments/quickstart.py:classic,smoke", "--grid", "lr=1e-4 batchsize=4",
             f"--workdir={tmp_path}", "--dry-run")
     assert r.returncode == 2 and "unknown config field 'batchsize'" in r.stderr
 

@@ -114,7 +114,7 @@ TWO_DEVICES = textwrap.dedent("""
     assert len(jax.devices()) == 2, jax.devices()
     from experiments import quickstart
     from wavegan_jax import train
-    c = quickstart.get_config("smoke")
+    c = quickstart.get_config("classic,smoke")
     c.data.prepared = {prepared!r}
     out = []
     for devices in (jax.devices()[:1], jax.devices()):

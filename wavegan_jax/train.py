@@ -103,10 +103,14 @@ def check_config(config, num_devices: int) -> None:
     for name in ("d", "latent_dim", "stft_channels"):
         if config.model[name] < 1:
             raise ValueError(f"config.model.{name}={config.model[name]} must be >= 1")
+    if config.optim.decay_steps < 0 or not 0.0 <= config.optim.decay_to <= 1.0:
+        raise ValueError(f"optim.decay_steps={config.optim.decay_steps} must be >= 0 and "
+                         f"optim.decay_to={config.optim.decay_to} in [0, 1]")
     if min(config.optim.g_lr, config.optim.d_lr) <= 0:
         raise ValueError(f"optim.g_lr={config.optim.g_lr} and optim.d_lr={config.optim.d_lr} must be > 0")
     if config.acgan_fake_class and cond_lib.get(config.conditioning).head != "acgan":
-        raise ValueError(f"acgan_fake_class needs conditioning=acgan (it is {config.conditioning!r})")
+        raise ValueError(f"acgan_fake_class needs conditioning=acgan (it is {config.conditioning!r}); "
+                         "add --config.acgan_fake_class=false")
     if config.g_steps < 1:
         raise ValueError(f"config.g_steps={config.g_steps} must be >= 1")
     if min(config.instance_noise, config.instance_noise_steps, config.r1_gamma, config.drift_penalty) < 0:
@@ -138,8 +142,18 @@ def check_config(config, num_devices: int) -> None:
 # State and step
 # ------------------------------------------------------------------------------------------------
 def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """Adam for G and for each D; with ``optim.decay_steps`` their learning rates follow a cosine
+    from the peak to ``decay_to`` x the peak over that many train steps (G and D count their own
+    updates: ``g_steps`` and ``n_critic`` per train step), then stay there."""
     o = config.optim
-    return (optax.adam(o.g_lr, b1=o.b1, b2=o.b2), optax.adam(o.d_lr, b1=o.b1, b2=o.b2))
+
+    def lr(peak: float, updates_per_step: int):
+        if not o.decay_steps:
+            return peak
+        return optax.cosine_decay_schedule(peak, o.decay_steps * updates_per_step, alpha=o.decay_to)
+
+    return (optax.adam(lr(o.g_lr, config.g_steps), b1=o.b1, b2=o.b2),
+            optax.adam(lr(o.d_lr, config.n_critic), b1=o.b1, b2=o.b2))
 
 
 def init_state(config, G, Ds: dict, key, g_tx, d_tx) -> TrainState:

@@ -1,4 +1,4 @@
-"""A quick study cell: bundled FSDD zero/one, the quickstart model, one strategy x loss pair.
+"""A quick study cell: bundled FSDD zero/one, the classic quickstart model, one strategy x loss pair.
 
     python -m wavegan_jax train --config=experiments/study/quick_zero_one.py:projection,hinge \
         --workdir=runs/study_quick/projection-hinge-s0 --config.seed=0
@@ -14,7 +14,7 @@ from experiments import quickstart
 
 def get_config(arg: str = "concat,wgan_gp"):
     conditioning, loss, *recipe = arg.split(",")
-    c = quickstart.get_config()
+    c = quickstart.get_config("classic")  # the study ran before the quickstart became the recipe
     c.conditioning, c.loss = conditioning, loss
     if recipe == ["study"]:  # the original study's AC-GAN recipe: lr 1e-3, 2 G updates per D update
         c.optim.g_lr = c.optim.d_lr = 1e-3
