@@ -139,6 +139,29 @@ def test_generate_writes_the_same_files_for_the_same_seed(trained_run, tmp_path)
     for n in names:
         np.testing.assert_array_equal(sf.read(tmp_path / "a" / n)[0], sf.read(tmp_path / "b" / n)[0])
     assert not np.array_equal(sf.read(tmp_path / "a" / names[0])[0], sf.read(tmp_path / "a" / names[1])[0])
+    r = cli("generate", "--workdir", str(trained_run), "--word", "one", "--num", "3", "--seed", "3",
+            "--truncation", "0.5", "--out", str(tmp_path / "t"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not np.array_equal(sf.read(tmp_path / "a" / names[0])[0], sf.read(tmp_path / "t" / names[0])[0])
+
+
+def test_truncation_bounds_the_noise_and_zero_keeps_the_plain_normal():
+    import types
+
+    import jax
+
+    from wavegan_jax import sampling
+
+    run = types.SimpleNamespace(config=types.SimpleNamespace(model=types.SimpleNamespace(latent_dim=64)))
+    z, labels = sampling.word_noise(run, [0, 1], 200, seed=5)
+    plain = jax.random.normal(jax.random.fold_in(jax.random.key(5), 1), (200, 64))
+    np.testing.assert_array_equal(np.asarray(z[200:]), np.asarray(plain))  # word 1's noise, as before
+    assert np.abs(np.asarray(z)).max() > 2.5 and labels.tolist() == [0] * 200 + [1] * 200
+    t, _ = sampling.word_noise(run, [0, 1], 200, seed=5, truncation=0.5)
+    t = np.asarray(t)
+    assert np.abs(t).max() <= 0.5 and t.std() > 0.2  # bounded, not collapsed onto zero
+    with pytest.raises(ValueError, match="truncation -1"):
+        sampling.word_noise(run, [0], 2, seed=5, truncation=-1.0)
 
 
 def test_generate_all_words_interpolation_and_best(trained_run, tmp_path):
@@ -188,6 +211,11 @@ def test_evaluate_a_run_scores_it_next_to_the_real_ceiling(trained_run):
     assert real["nn_distance_vs_real_test"] == pytest.approx(1.0)
     assert len(rows) == 3 and all(0 <= r["accuracy"] <= 1 for r in rows.values())  # ema, raw, real
     assert all(0 <= r["not_a_word_share"] <= 1 and 0 <= r["voiced_share"] <= 1 for r in rows.values())
+    r = cli("evaluate", "--workdir", str(trained_run), "--num", "4", "--generator", "ema", "--truncation", "0.5",
+            "--json", str(trained_run / "truncated.json"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = list(json.loads((trained_run / "truncated.json").read_text())["rows"])
+    assert names[0].endswith("ema, truncation 0.5)") and len(names) == 2
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

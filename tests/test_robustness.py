@@ -199,6 +199,7 @@ def test_cli_errors_are_one_line_with_exit_2(smoke_config, tmp_path):
         ("train", *smoke, f"--workdir={tmp_path}/a", "--config.model.latent_dim=0"): "latent_dim=0 must be >= 1",
         ("train", *smoke, f"--workdir={tmp_path}/file/sub"): "Not a directory",
         ("generate", "--workdir", str(tmp_path / "run"), "--word", "zero", "--num", "0"): "--num: 0 must be >= 1",
+        ("evaluate", "--workdir", str(tmp_path / "run"), "--truncation", "-1"): "--truncation: -1.0 must be >= 0",
         ("generate", "--workdir", str(tmp_path / "run"), "--word", "zero", "--out", str(tmp_path / "file" / "o")):
             "Not a directory",
         ("report", "--workdir", str(tmp_path / "run"), "--per-word", "0"): "--per-word: 0 must be >= 1",

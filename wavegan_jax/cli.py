@@ -59,6 +59,21 @@ def _at_least(lo: int):
     return parse
 
 
+def _truncation(text: str) -> float:
+    """argparse type: a noise bound >= 0 (0 = off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0 (0 = off)")
+    return value
+
+
+TRUNCATION_HELP = ("draw the noise from a normal truncated to [-T, T] (the truncation trick: more typical, "
+                   "less varied clips); 0 = the plain normal (default: %(default)s)")
+
+
 def _one_line(e: BaseException) -> str:
     """An exception's message on one line (ml_collections quotes and wraps its KeyErrors)."""
     text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
@@ -304,6 +319,7 @@ def generate_main(argv: list[str]) -> int:
     p.add_argument("--checkpoint", default="latest", help="best, latest or a step number")
     p.add_argument("--member", type=_at_least(0), default=0,
                    help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
+    p.add_argument("--truncation", type=_truncation, default=0.0, metavar="T", help=TRUNCATION_HELP)
     p.add_argument("--out", help="output folder (default: WORKDIR/generated)")
     a = p.parse_args(argv)
     from pathlib import Path
@@ -320,7 +336,7 @@ def generate_main(argv: list[str]) -> int:
         groups = {f"{pair[0]}_to_{pair[1]}": audio}
     else:
         words = run.words if a.all_words else a.word.split(",") if a.word else None
-        groups = sampling.generate(run, words, a.num, a.seed)
+        groups = sampling.generate(run, words, a.num, a.seed, truncation=a.truncation)
     paths = monitoring.write_wavs(out, groups, run.config.data.sample_rate)
     print(f"wrote {len(paths)} clips of step {run.step_count} to {out}: {paths[0].name} .. {paths[-1].name}")
     return 0
@@ -347,6 +363,7 @@ def evaluate_main(argv: list[str]) -> int:
     p.add_argument("--num", type=_at_least(1), default=100, help="clips per word for --workdir (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed; the run's own seed gives the clips its "
                                                        "training-time evaluation scored")
+    p.add_argument("--truncation", type=_truncation, default=0.0, metavar="T", help=TRUNCATION_HELP)
     p.add_argument("--folder", help="score WORD/*.wav or WORD_N.wav files in this folder instead")
     p.add_argument("--data", help="with --folder: the prepared data (and its classifier) to score against")
     p.add_argument("--classifier", help="judge with the classifier of this prepared folder instead: other "
@@ -373,8 +390,9 @@ def evaluate_main(argv: list[str]) -> int:
         words = run.words
         ref = evaluate.reference(run.config, judge=a.classifier)
         for g in generators:
-            rows[f"{a.workdir} ({a.checkpoint} = step {run.step_count}, {g})"] = evaluate.score_run(
-                run, ref, a.num, a.seed, generator=g)
+            name = f"{a.workdir} ({a.checkpoint} = step {run.step_count}, {g}" + (
+                f", truncation {a.truncation:g})" if a.truncation else ")")
+            rows[name] = evaluate.score_run(run, ref, a.num, a.seed, generator=g, truncation=a.truncation)
     else:
         m = data.read_manifest(a.data)
         if m is None:

@@ -142,21 +142,25 @@ def score_real_test(ref: Reference) -> dict[str, float]:
     return score(ref, ref.test_audio, ref.test_labels)
 
 
-def run_clips(run, num: int, seed: int, generator: str = "ema", member: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def run_clips(run, num: int, seed: int, generator: str = "ema", member: int = 0,
+              truncation: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``num`` clips per word of a conditional run, from noise seed ``seed`` (``sampling.generate``'s
-    noise: the same clips ``generate --seed`` writes) -> (audio [W * num, L], intended [W * num])."""
+    noise, ``truncation`` included: the same clips ``generate --seed`` writes) -> (audio [W * num, L],
+    intended [W * num])."""
     from wavegan_jax import sampling
 
     if not run.num_classes:
         raise ValueError("an unconditional model has no intended words to score; use a conditional run")
-    clips = sampling.generate(run, run.words, num, seed, generator=generator, member=member)
+    clips = sampling.generate(run, run.words, num, seed, generator=generator, member=member, truncation=truncation)
     return np.concatenate(list(clips.values())), np.repeat(np.arange(len(run.words)), num)
 
 
-def score_run(run, ref: Reference, num: int, seed: int, generator: str = "ema", member: int = 0) -> dict[str, float]:
+def score_run(run, ref: Reference, num: int, seed: int, generator: str = "ema", member: int = 0,
+              truncation: float = 0.0) -> dict[str, float]:
     """Generate ``num`` clips per word with the ``ema`` or ``raw`` generator parameters (of member
-    ``member`` for a vmapped run) and ``score`` them: what every evaluation of a run calls."""
-    audio, intended = run_clips(run, num, seed, generator, member)
+    ``member`` for a vmapped run; noise truncated to [-t, t] for ``truncation`` t > 0) and
+    ``score`` them: what every evaluation of a run calls."""
+    audio, intended = run_clips(run, num, seed, generator, member, truncation)
     return score(ref, audio, intended, seed=seed)
 
 

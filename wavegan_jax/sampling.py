@@ -70,26 +70,33 @@ def word_ids(run: train.Run, words: list[str]) -> list[int]:
 
 
 def generate(run: train.Run, words: list[str] | None, num: int, seed: int, generator: str = "ema",
-             member: int = 0) -> dict[str, np.ndarray]:
+             member: int = 0, truncation: float = 0.0) -> dict[str, np.ndarray]:
     """``num`` clips per word (or unconditional clips when ``words`` is None) from the EMA
     generator (``generator="raw"``: the trained parameters; ``member``: which seed of a vmapped run).
 
     Returns word -> audio [num, L]. The same seed gives the same clips: word i's noise is
-    ``normal(fold_in(key(seed), i), [num, latent])``, whatever other words are asked for.
+    ``normal(fold_in(key(seed), i), [num, latent])``, whatever other words are asked for;
+    ``truncation`` t > 0 draws it from the normal truncated to [-t, t] instead (BigGAN's
+    truncation trick: fewer, more typical clips; 0 = off).
     """
     names = words if words is not None else ["unconditional"]
     ids = word_ids(run, words) if words is not None else [0]
-    z, labels = word_noise(run, ids, num, seed)
+    z, labels = word_noise(run, ids, num, seed, truncation)
     audio = run.generate_batched(z, labels, member=member, generator=generator)
     return {name: audio[k * num:(k + 1) * num] for k, name in enumerate(names)}
 
 
-def word_noise(run: train.Run, ids: list[int], num: int, seed: int) -> tuple[jax.Array, jax.Array]:
-    """The noise of ``generate``: z [len(ids) * num, latent] (word i's from ``fold_in(key(seed), i)``)
-    and labels [len(ids) * num]."""
+def word_noise(run: train.Run, ids: list[int], num: int, seed: int,
+               truncation: float = 0.0) -> tuple[jax.Array, jax.Array]:
+    """The noise of ``generate``: z [len(ids) * num, latent] (word i's from ``fold_in(key(seed), i)``;
+    every entry within [-truncation, truncation] when that is > 0) and labels [len(ids) * num]."""
+    if truncation < 0:
+        raise ValueError(f"truncation {truncation}: give 0 (off) or a bound > 0 such as 1.0")
     key = jax.random.key(seed)
-    z = jnp.concatenate([jax.random.normal(jax.random.fold_in(key, i), (num, run.config.model.latent_dim))
-                         for i in ids])
+    shape = (num, run.config.model.latent_dim)
+    draw = (lambda k: jax.random.truncated_normal(k, -truncation, truncation, shape)) if truncation else (
+        lambda k: jax.random.normal(k, shape))
+    z = jnp.concatenate([draw(jax.random.fold_in(key, i)) for i in ids])
     return z, jnp.repeat(jnp.asarray(ids, jnp.int32), num)
 
 
