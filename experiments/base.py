@@ -79,10 +79,21 @@ def get_config() -> ml_collections.ConfigDict:
     # (then constant); 0 = constant learning rates
     c.optim.decay_steps = 0
     c.optim.decay_to = 0.0
+    # a step schedule instead: from train step drop_at on, G's learning rate is g_lr x g_drop and
+    # D's d_lr x d_drop; 0 = off
+    c.optim.drop_at = 0
+    c.optim.g_drop = 1.0
+    c.optim.d_drop = 1.0
     c.ema_decay = 0.999  # EMA copy of G's parameters used for samples
     # warm-up: decay at step t is min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's
     # ExponentialMovingAverage with num_updates), so the average forgets the random init quickly
     c.ema_warmup = True
+    # start a new workdir from another run's state instead of the initialisation (a branch):
+    # "WORKDIR" (its latest checkpoint), "WORKDIR:best" or "WORKDIR:STEP". G, D, both optimizer
+    # states, the EMA and the step count are taken, with the training time recorded at that step,
+    # so a branch can change what leaves the state's shapes alone (learning rates, EMA decay) and be
+    # compared minute for minute with its parent. Read only while the workdir has no checkpoint.
+    c.init_from = ""
 
     # ---- divergence (the original study's rule): stop and record the step in divergence.json --
     c.divergence = ml_collections.ConfigDict()

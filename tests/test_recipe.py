@@ -327,3 +327,27 @@ def test_learning_rates_decay_by_cosine_over_decay_steps(smoke_config):
     smoke_config.optim.decay_to = 1.5
     with pytest.raises(ValueError, match="decay_to=1.5 in"):
         train.check_config(smoke_config, num_devices=1)
+
+
+def test_learning_rates_step_down_at_drop_at(smoke_config):
+    """From train step drop_at on, G's update is g_lr x g_drop and D's d_lr x d_drop (D counts
+    n_critic updates per train step); the two schedules cannot be combined."""
+    smoke_config.optim.update({"g_lr": 1e-3, "d_lr": 2e-3, "drop_at": 3, "g_drop": 0.5, "d_drop": 0.25})
+    smoke_config.n_critic = 2
+    g_tx, d_tx = train.make_optimizers(smoke_config)
+
+    def updates(tx, n):
+        p, state, out = jnp.zeros(()), tx.init(jnp.zeros(())), []
+        for _ in range(n):
+            u, state = tx.update(jnp.ones(()), state, p)
+            out.append(-float(u))
+        return np.array(out)
+
+    np.testing.assert_allclose(updates(g_tx, 5), [1e-3] * 3 + [5e-4] * 2, rtol=1e-4)
+    np.testing.assert_allclose(updates(d_tx, 8), [2e-3] * 6 + [5e-4] * 2, rtol=1e-4)
+    smoke_config.optim.decay_steps = 10
+    with pytest.raises(ValueError, match="two schedules"):
+        train.check_config(smoke_config, num_devices=1)
+    smoke_config.optim.update({"decay_steps": 0, "d_drop": 0.0})
+    with pytest.raises(ValueError, match="d_drop=0.0 > 0"):
+        train.check_config(smoke_config, num_devices=1)

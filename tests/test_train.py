@@ -56,6 +56,31 @@ def test_stopped_and_resumed_run_equals_uninterrupted(smoke_config, tmp_path):
     assert (tmp_path / "split" / "samples" / "step_000004" / "zero_000.wav").exists()
 
 
+def test_branch_from_another_run_carries_its_whole_state_and_clock(smoke_config, tmp_path):
+    smoke_config.num_steps, smoke_config.checkpoint_every, smoke_config.sample_every = 4, 2, 100
+    whole = train.train_and_evaluate(smoke_config, tmp_path / "whole")
+    smoke_config.num_steps = 2
+    train.train_and_evaluate(smoke_config, tmp_path / "parent")
+    (tmp_path / "parent" / "clock.json").write_text(json.dumps({"2": 600.0}))
+    smoke_config.num_steps, smoke_config.init_from = 4, str(tmp_path / "parent") + ":2"
+    branch = train.train_and_evaluate(smoke_config, tmp_path / "branch")
+    for a, b in zip(leaves(whole.state), leaves(branch.state)):  # same config: the same run
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((tmp_path / "branch" / "clock.json").read_text())["4"] >= 600.0
+    assert sorted(p.name for p in (tmp_path / "branch" / "checkpoints").iterdir() if p.name.isdigit()) == ["4"]
+    smoke_config.optim.d_lr *= 4  # a branch may change what leaves the shapes alone
+    smoke_config.init_from = str(tmp_path / "parent")
+    other = train.train_and_evaluate(smoke_config, tmp_path / "other")
+    assert int(other.state.step) == 4
+    assert any(not np.array_equal(a, b) for a, b in zip(leaves(whole.state.d_params), leaves(other.state.d_params)))
+    for spec, match in [(str(tmp_path / "nothing"), "not a training run"),
+                        (str(tmp_path / "parent") + ":3", r"no checkpoint 3 .*have \[2\]"),
+                        (str(tmp_path / "parent") + ":best", "no best checkpoint")]:
+        smoke_config.init_from = spec
+        with pytest.raises((FileNotFoundError, ValueError), match=match):
+            train.train_and_evaluate(smoke_config, tmp_path / "bad")
+
+
 def test_nan_stops_training_with_the_last_good_checkpoint_intact(smoke_config, tmp_path, monkeypatch):
     smoke_config.num_steps, smoke_config.checkpoint_every = 2, 2
     good = train.train_and_evaluate(smoke_config, tmp_path)

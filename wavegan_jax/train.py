@@ -106,6 +106,11 @@ def check_config(config, num_devices: int) -> None:
     if config.optim.decay_steps < 0 or not 0.0 <= config.optim.decay_to <= 1.0:
         raise ValueError(f"optim.decay_steps={config.optim.decay_steps} must be >= 0 and "
                          f"optim.decay_to={config.optim.decay_to} in [0, 1]")
+    if config.optim.drop_at < 0 or min(config.optim.g_drop, config.optim.d_drop) <= 0:
+        raise ValueError(f"optim.drop_at={config.optim.drop_at} must be >= 0 and optim.g_drop="
+                         f"{config.optim.g_drop}, optim.d_drop={config.optim.d_drop} > 0")
+    if config.optim.drop_at and config.optim.decay_steps:
+        raise ValueError("optim.drop_at and optim.decay_steps are two schedules: set one of them to 0")
     if min(config.optim.g_lr, config.optim.d_lr) <= 0:
         raise ValueError(f"optim.g_lr={config.optim.g_lr} and optim.d_lr={config.optim.d_lr} must be > 0")
     if config.acgan_fake_class and cond_lib.get(config.conditioning).head != "acgan":
@@ -144,16 +149,19 @@ def check_config(config, num_devices: int) -> None:
 def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
     """Adam for G and for each D; with ``optim.decay_steps`` their learning rates follow a cosine
     from the peak to ``decay_to`` x the peak over that many train steps (G and D count their own
-    updates: ``g_steps`` and ``n_critic`` per train step), then stay there."""
+    updates: ``g_steps`` and ``n_critic`` per train step), then stay there; with ``optim.drop_at``
+    they are multiplied by ``g_drop`` and ``d_drop`` from that train step on (a step schedule)."""
     o = config.optim
 
-    def lr(peak: float, updates_per_step: int):
-        if not o.decay_steps:
-            return peak
-        return optax.cosine_decay_schedule(peak, o.decay_steps * updates_per_step, alpha=o.decay_to)
+    def lr(peak: float, updates_per_step: int, drop: float):
+        if o.drop_at:
+            return optax.piecewise_constant_schedule(peak, {o.drop_at * updates_per_step: drop})
+        if o.decay_steps:
+            return optax.cosine_decay_schedule(peak, o.decay_steps * updates_per_step, alpha=o.decay_to)
+        return peak
 
-    return (optax.adam(lr(o.g_lr, config.g_steps), b1=o.b1, b2=o.b2),
-            optax.adam(lr(o.d_lr, config.n_critic), b1=o.b1, b2=o.b2))
+    return (optax.adam(lr(o.g_lr, config.g_steps, o.g_drop), b1=o.b1, b2=o.b2),
+            optax.adam(lr(o.d_lr, config.n_critic, o.d_drop), b1=o.b1, b2=o.b2))
 
 
 def init_state(config, G, Ds: dict, key, g_tx, d_tx) -> TrainState:
@@ -692,6 +700,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         run.set_state(restored)
         clock.resume(run.step_count)
         log.info("resumed from %s at step %d", manager.directory, run.step_count)
+    elif config.init_from:
+        branched, clock.offset = restore_branch(config.init_from, run.state, stacked=run.stacked)
+        run.set_state(branched)
+        log.info("branched from %s at step %d (%.1f minutes of training)", config.init_from, run.step_count,
+                 clock.offset / 60)
     if is_main:
         for f in folders:
             _trim_logs(f, run.step_count)
@@ -779,6 +792,55 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         for w in writers:
             w.close()
     return run
+
+
+def restore_branch(spec: str, state, stacked: bool = False):
+    """``(state, training seconds)`` of the checkpoint that ``init_from`` names: "WORKDIR",
+    "WORKDIR:latest", "WORKDIR:best" or "WORKDIR:STEP", restored like ``state`` (which must have
+    the same shapes: same model, optimizers and seeds). The seconds are the parent's training time
+    at that step (clock.json), 0 when it recorded none."""
+    src, _, which = spec.rpartition(":")
+    if not src or not (which in ("best", "latest") or which.isdigit()):
+        src, which = spec, "latest"
+    src = Path(src)
+    if not (src / "config.json").exists():
+        raise FileNotFoundError(f"init_from={spec!r}: {src} is not a training run (no config.json)")
+    if which == "best":
+        if stacked:
+            raise ValueError(f"init_from={spec!r}: a run of several seeds keeps one best per seed; "
+                             f"give a step number or latest")
+        restored, step = ckpt.restore_best(src, state), (ckpt.best_info(src) or {}).get("step")
+        if restored is None:
+            raise FileNotFoundError(f"init_from={spec!r}: {src} has no best checkpoint; give latest or a step")
+    else:
+        manager = ckpt.manager(src, 1, read_only=True)
+        try:
+            if not manager.all_steps():
+                raise FileNotFoundError(f"init_from={spec!r}: {src} has no checkpoint yet")
+            if which.isdigit() and int(which) not in manager.all_steps():
+                raise ValueError(f"init_from={spec!r}: no checkpoint {which} in {src}; have "
+                                 f"{sorted(manager.all_steps())} (or best, latest)")
+            restored, step = ckpt.restore(manager, state, int(which) if which.isdigit() else None)
+        finally:
+            manager.close()
+    return restored, _seconds_at(src, step)
+
+
+def _seconds_at(workdir: Path, step: int) -> float:
+    """A run's training seconds at ``step``: clock.json's entry, else the metrics.jsonl row of
+    that step, else the entry of the last recorded step before it (0 when there is none)."""
+    clock_file, metrics_file = workdir / "clock.json", workdir / "metrics.jsonl"
+    recorded = {int(k): v for k, v in json.loads(clock_file.read_text()).items()} if clock_file.exists() else {}
+    if step in recorded:
+        return float(recorded[step])
+    for line in metrics_file.read_text().splitlines() if metrics_file.exists() else []:
+        row = json.loads(line)
+        if row.get("step") == step and "train_seconds" in row:
+            return float(row["train_seconds"])
+    before = [s for s in recorded if s <= step]
+    if before:
+        log.warning("no training time recorded at step %d of %s: using step %d's", step, workdir, max(before))
+    return float(recorded[max(before)]) if before else 0.0
 
 
 class TrainClock:
