@@ -304,6 +304,15 @@ def test_quality_per_hour_table_reads_the_runs(tmp_path):
         quality_per_hour.main(["digits.py", "--out", str(tmp_path)])
 
 
+def _updates(tx, n: int) -> np.ndarray:
+    """The first ``n`` updates of optimizer ``tx`` for a constant gradient of 1, negated: -lr(t) for Adam."""
+    p, state, out = jnp.zeros(()), tx.init(jnp.zeros(())), []
+    for _ in range(n):
+        u, state = tx.update(jnp.ones(()), state, p)
+        out.append(-float(u))
+    return np.array(out)
+
+
 def test_learning_rates_decay_by_cosine_over_decay_steps(smoke_config):
     """Adam's update for a constant gradient is -lr(t): G's falls from g_lr to decay_to x g_lr over
     decay_steps train steps; D's counts n_critic updates per train step; 0 steps = constant."""
@@ -311,19 +320,12 @@ def test_learning_rates_decay_by_cosine_over_decay_steps(smoke_config):
     smoke_config.n_critic = 2
     g_tx, d_tx = train.make_optimizers(smoke_config)
 
-    def updates(tx, n):
-        p, state, out = jnp.zeros(()), tx.init(jnp.zeros(())), []
-        for _ in range(n):
-            u, state = tx.update(jnp.ones(()), state, p)
-            out.append(-float(u))
-        return np.array(out)
-
-    g = updates(g_tx, 6)
+    g = _updates(g_tx, 6)
     np.testing.assert_allclose(g[[0, 2, 4, 5]], [1e-3, 1e-3 * (0.1 + 0.9 * 0.5), 1e-4, 1e-4], rtol=1e-4)
-    d = updates(d_tx, 9)  # 4 train steps = 8 D updates
+    d = _updates(d_tx, 9)  # 4 train steps = 8 D updates
     np.testing.assert_allclose(d[[0, 4, 8]], [2e-3, 2e-3 * 0.55, 2e-4], rtol=1e-4)
     smoke_config.optim.decay_steps = 0
-    np.testing.assert_allclose(updates(train.make_optimizers(smoke_config)[0], 5), 1e-3, rtol=1e-4)
+    np.testing.assert_allclose(_updates(train.make_optimizers(smoke_config)[0], 5), 1e-3, rtol=1e-4)
     smoke_config.optim.decay_to = 1.5
     with pytest.raises(ValueError, match="decay_to=1.5 in"):
         train.check_config(smoke_config, num_devices=1)
@@ -336,15 +338,8 @@ def test_learning_rates_step_down_at_drop_at(smoke_config):
     smoke_config.n_critic = 2
     g_tx, d_tx = train.make_optimizers(smoke_config)
 
-    def updates(tx, n):
-        p, state, out = jnp.zeros(()), tx.init(jnp.zeros(())), []
-        for _ in range(n):
-            u, state = tx.update(jnp.ones(()), state, p)
-            out.append(-float(u))
-        return np.array(out)
-
-    np.testing.assert_allclose(updates(g_tx, 5), [1e-3] * 3 + [5e-4] * 2, rtol=1e-4)
-    np.testing.assert_allclose(updates(d_tx, 8), [2e-3] * 6 + [5e-4] * 2, rtol=1e-4)
+    np.testing.assert_allclose(_updates(g_tx, 5), [1e-3] * 3 + [5e-4] * 2, rtol=1e-4)
+    np.testing.assert_allclose(_updates(d_tx, 8), [2e-3] * 6 + [5e-4] * 2, rtol=1e-4)
     smoke_config.optim.decay_steps = 10
     with pytest.raises(ValueError, match="two schedules"):
         train.check_config(smoke_config, num_devices=1)
