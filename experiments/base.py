@@ -67,6 +67,13 @@ def get_config() -> ml_collections.ConfigDict:
     # each of a random time shift (up to 1/8 of the clip, circular), a gain (x0.5..x1.5) and
     # Gaussian noise (std 0.01) is applied to a clip with this probability; 0 = off
     c.augment = 0.0
+    # replay of past fakes (GAN forgetting; SimGAN's history buffer): each clip of D's fake batch
+    # is, with probability replay, one that G made earlier for the same class, from a buffer of
+    # replay_slots clips per class where each new fake is stored with probability replay_write
+    # (so a stored clip is on average slots x classes / (batch x replay_write) steps old); 0 = off
+    c.replay = 0.0
+    c.replay_slots = 64
+    c.replay_write = 0.02
     c.n_critic = 5  # discriminator updates per train step
     c.g_steps = 1  # generator updates per train step (G:D update ratio = g_steps : n_critic)
     c.batch_size = 64  # global batch (all devices and processes); must divide evenly

@@ -18,7 +18,8 @@ matching), istft (G writes STFT frames: log-magnitude and phase, inverted to aud
 AC head has an 11th class, "generated", for fakes: a word must be told from its imitation), floor (the STFT D reads
 (|X|^2 + 1e-4)^0.15 instead of a 1e-8 floor, so its input gradient does not come from silent bins),
 ema (samples and evaluations from an EMA of G with decay 0.99 instead of 0.999: a word's mode moves
-faster than a 1000-step average follows; training itself is unchanged).
+faster than a 1000-step average follows; training itself is unchanged), replay (a quarter of D's
+fakes are G's earlier ones of the same word, on average ~1000 steps old: against forgetting).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -36,6 +37,7 @@ COMPONENTS = {
     "fakeclass": lambda c: c.update({"acgan_fake_class": True}),
     "floor": lambda c: c.model.update({"stft_floor": 1e-4}),
     "ema": lambda c: c.update({"ema_decay": 0.99}),
+    "replay": lambda c: c.update({"replay": 0.25}),
 }
 RECIPE = ("cheap", "stft", "film", "fm", "fakeclass", "floor", "ema")  # the best stack per CPU-minute in the screens (RESULTS.md)
 

@@ -4,6 +4,7 @@ import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -73,6 +74,13 @@ def test_branch_from_another_run_carries_its_whole_state_and_clock(smoke_config,
     other = train.train_and_evaluate(smoke_config, tmp_path / "other")
     assert int(other.state.step) == 4
     assert any(not np.array_equal(a, b) for a, b in zip(leaves(whole.state.d_params), leaves(other.state.d_params)))
+    smoke_config.replay, smoke_config.replay_write = 0.5, 1.0
+    smoke_config.init_from = str(tmp_path / "parent")  # its parent has no buffer: it starts an empty one
+    replayed = train.train_and_evaluate(smoke_config, tmp_path / "replayed")
+    assert int(replayed.state.step) == 4 and bool(np.asarray(replayed.state.replay["filled"]).any())
+    smoke_config.replay, smoke_config.init_from = 0.0, str(tmp_path / "replayed")
+    with pytest.raises(ValueError, match="keeps a replay buffer"):
+        train.train_and_evaluate(smoke_config, tmp_path / "bad")
     for spec, match in [(str(tmp_path / "nothing"), "not a training run"),
                         (str(tmp_path / "parent") + ":3", r"no checkpoint 3 .*have \[2\]"),
                         (str(tmp_path / "parent") + ":best", "no best checkpoint")]:
@@ -122,6 +130,37 @@ def test_a_diverged_run_stops_and_records_its_step(smoke_config, tmp_path):
     assert record["last_checkpoint"] is None
 
 
+def test_replay_buffer_keeps_the_stored_fakes_and_gives_them_back_for_their_class():
+    buffer = {"audio": jnp.zeros((2, 3, 4)), "filled": jnp.zeros((2, 3), bool)}
+    fake = jnp.arange(1.0, 13.0).reshape(3, 4)
+    # clip 2 has clip 0's class and slot but is not kept: it must not overwrite clip 0
+    buffer = train.store_fakes(buffer, fake, jnp.array([1, 0, 1]), jnp.array([True, True, False]), jnp.array([2, 2, 2]))
+    np.testing.assert_array_equal(buffer["filled"], [[False, False, True], [False, False, True]])
+    np.testing.assert_array_equal(buffer["audio"][1, 2], fake[0])
+    np.testing.assert_array_equal(buffer["audio"][0, 2], fake[1])
+    new = -jnp.ones((3, 4))
+    out = train.replay_fakes(new, jnp.array([0, 1, 1]), buffer, jnp.array([True, True, True]), jnp.array([2, 2, 0]))
+    np.testing.assert_array_equal(out, jnp.stack([fake[1], fake[0], new[2]]))  # class 1's slot 0 is empty
+    out = train.replay_fakes(new, jnp.array([0, 1, 1]), buffer, jnp.array([False, False, False]), jnp.array([2, 2, 0]))
+    np.testing.assert_array_equal(out, new)
+
+
+def test_replayed_fakes_reach_d_once_the_buffer_holds_some(smoke_config):
+    plain = train.Run(smoke_config)
+    smoke_config.replay, smoke_config.replay_write = 1.0, 1.0
+    replayed = train.Run(smoke_config)
+    assert replayed.state.replay["audio"].shape == (2, smoke_config.replay_slots, smoke_config.model.length)
+    plain.step(), replayed.step()  # an empty buffer replays nothing: the same step
+    for a, b in zip(leaves((plain.state.g_params, plain.state.d_params)),
+                    leaves((replayed.state.g_params, replayed.state.d_params))):
+        np.testing.assert_array_equal(a, b)
+    audio, filled = np.asarray(replayed.state.replay["audio"]), np.asarray(replayed.state.replay["filled"])
+    assert 0 < filled.sum() <= smoke_config.batch_size
+    assert np.all(np.abs(audio[filled]).max(axis=1) > 0) and not audio[~filled].any()
+    plain.step(), replayed.step()  # now D's fakes are step 1's
+    assert any(not np.array_equal(a, b) for a, b in zip(leaves(plain.state.d_params), leaves(replayed.state.d_params)))
+
+
 def test_bad_config_values_are_rejected_before_compiling(smoke_config):
     smoke_config.batch_size = 0
     with pytest.raises(ValueError, match="batch_size=0"):
@@ -132,6 +171,9 @@ def test_bad_config_values_are_rejected_before_compiling(smoke_config):
     smoke_config.loss, smoke_config.conditioning, smoke_config.eval_every = "wgan_gp", "none", 5
     with pytest.raises(ValueError, match="best_metric=fid"):
         train.Run(smoke_config)
+    smoke_config.conditioning, smoke_config.replay = "acgan", 1.5
+    with pytest.raises(ValueError, match=r"replay=1.5 must be in \[0, 1\]"):
+        train.Run(smoke_config)
 
 
 TWO_DEVICES = textwrap.dedent("""
@@ -141,20 +183,23 @@ TWO_DEVICES = textwrap.dedent("""
     from wavegan_jax import train
     c = quickstart.get_config("classic,smoke")
     c.data.prepared = {prepared!r}
+    c.replay, c.replay_write = {replay}, 1.0
     out = []
     for devices in (jax.devices()[:1], jax.devices()):
         run = train.Run(c, devices=devices)
         run.step(); run.step()
         assert run.state.g_params["params"]["up0"]["kernel"].sharding.mesh.size == len(devices)
-        out.append([np.array(x, copy=True) for x in jax.tree.leaves(run.state)])
+        out.append([np.array(x, copy=True).astype(np.float64) for x in jax.tree.leaves(run.state)])
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(*out))
     print("max abs difference", worst)
     assert worst < 1e-5, worst
 """)
 
 
-def test_two_device_step_equals_one_device_step(prepared):
-    r = subprocess.run([sys.executable, "-c", TWO_DEVICES.format(prepared=str(prepared))], cwd=REPO,
+@pytest.mark.parametrize("replay", [0.0, 1.0])
+def test_two_device_step_equals_one_device_step(prepared, replay):
+    """Also with the replay buffer, which each device fills with every device's fakes."""
+    r = subprocess.run([sys.executable, "-c", TWO_DEVICES.format(prepared=str(prepared), replay=replay)], cwd=REPO,
                        env=subprocess_env(devices=2), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "max abs difference" in r.stdout

@@ -18,6 +18,7 @@ Layout::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -90,9 +91,23 @@ def check(folder: str | Path) -> str | None:
     return None
 
 
+def written(state):
+    """What a checkpoint of ``state`` holds: a dataclass state as a dict of its fields that are set
+    (a field that is None, such as a switched-off replay buffer, is left out, so checkpoints
+    written before that field existed still match); any other tree as it is."""
+    if not dataclasses.is_dataclass(state):
+        return state
+    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if getattr(state, f.name) is not None}
+
+
 def abstract(state):
-    """Shapes, dtypes and shardings of ``state``: the restore target of a checkpoint."""
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    """Shapes, dtypes and shardings of ``written(state)``: the restore target of a checkpoint."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), written(state))
+
+
+def _like(restored, state):
+    """A restored ``written(state)`` back in ``state``'s type."""
+    return dataclasses.replace(state, **restored) if dataclasses.is_dataclass(state) else restored
 
 
 def _one_line(e: Exception) -> str:
@@ -109,7 +124,7 @@ def _restore_one(mngr: ocp.CheckpointManager, step: int, state):
         log.warning("checkpoint %d has no seal (written before seals, or stopped before sealing): "
                     "restoring it unverified", step)
     try:
-        return mngr.restore(step, args=ocp.args.StandardRestore(abstract(state))), None
+        return _like(mngr.restore(step, args=ocp.args.StandardRestore(abstract(state))), state), None
     except Exception as e:  # tensorstore and orbax raise many types for a damaged file
         return None, f"orbax cannot read it ({_one_line(e)})"
 
@@ -151,7 +166,7 @@ def restore(mngr: ocp.CheckpointManager, state, step: int | None = None, move_un
 
 def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
     """Save ``state`` as checkpoint ``step`` and seal it once orbax has committed it."""
-    mngr.save(step, args=ocp.args.StandardSave(state))
+    mngr.save(step, args=ocp.args.StandardSave(written(state)))
     mngr.wait_until_finished()
     seal(Path(mngr.directory) / str(step))
 
@@ -165,7 +180,7 @@ def save_best(folder: str | Path, state, info: dict) -> None:
     """Keep ``state`` in folder/best (apart from the rolling checkpoints) with its metric."""
     best = (Path(folder) / "best").absolute()
     with ocp.StandardCheckpointer() as c:  # every process calls this; orbax coordinates them
-        c.save(best / "state", state, force=True)
+        c.save(best / "state", written(state), force=True)
     seal(best / "state")
     if jax.process_index() == 0:
         data_lib.atomic_write(best / "best.json", lambda tmp: tmp.write_text(json.dumps(info)))
@@ -181,7 +196,7 @@ def restore_best(folder: str | Path, state):
     if reason is None:
         try:
             with ocp.StandardCheckpointer() as c:
-                return c.restore(path, abstract(state))
+                return _like(c.restore(path, abstract(state)), state)
         except Exception as e:
             reason = f"orbax cannot read it ({_one_line(e)})"
     raise CheckpointError(f"the best checkpoint (step {info.get('step')}) in {path} is unusable ({reason}); "

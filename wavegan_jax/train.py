@@ -44,6 +44,9 @@ class TrainState:
     ema_params: Any  # exponential moving average of g_params, used for samples
     g_opt: Any
     d_opt: Any
+    # past fakes replayed to D (config.replay > 0): {"audio": [C, S, L] float32, "filled": [C, S]
+    # bool}, S slots per class; None when off (and in checkpoints written before it existed)
+    replay: Any = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,6 +142,9 @@ def check_config(config, num_devices: int) -> None:
         raise ValueError(f"augment={config.augment} must be a probability in [0, 1]")
     if config.feature_matching < 0:
         raise ValueError(f"feature_matching={config.feature_matching} must be >= 0")
+    if not (0 <= config.replay <= 1 and 0 < config.replay_write <= 1 and config.replay_slots >= 1):
+        raise ValueError(f"replay={config.replay} must be in [0, 1], replay_write={config.replay_write} "
+                         f"in (0, 1] and replay_slots={config.replay_slots} >= 1")
     if "stft" in models.discriminator_names(config):
         models.stft_sizes(config)
 
@@ -164,9 +170,10 @@ def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.Gradien
             optax.adam(lr(o.d_lr, config.n_critic, o.d_drop), b1=o.b1, b2=o.b2))
 
 
-def init_state(config, G, Ds: dict, key, g_tx, d_tx) -> TrainState:
+def init_state(config, G, Ds: dict, key, g_tx, d_tx, num_classes: int = 0) -> TrainState:
     """Fresh state; ``d_params`` and ``d_opt`` are dicts name -> the discriminator's parameters and
-    optimizer state (the first discriminator is initialised from the same key whatever follows it)."""
+    optimizer state (the first discriminator is initialised from the same key whatever follows it);
+    with ``config.replay`` an empty buffer of ``config.replay_slots`` clips per class."""
     kg, kd = jax.random.split(key)
     length = config.model.length
     z = jnp.zeros((1, config.model.latent_dim))
@@ -177,7 +184,33 @@ def init_state(config, G, Ds: dict, key, g_tx, d_tx) -> TrainState:
                 for i, (name, D) in enumerate(Ds.items())}
     return TrainState(step=jnp.zeros((), jnp.int32), data_position=jnp.zeros((), jnp.int32),
                       g_params=g_params, d_params=d_params, ema_params=jax.tree.map(jnp.copy, g_params),
-                      g_opt=g_tx.init(g_params), d_opt={name: d_tx.init(p) for name, p in d_params.items()})
+                      g_opt=g_tx.init(g_params), d_opt={name: d_tx.init(p) for name, p in d_params.items()},
+                      replay=empty_replay(config, num_classes))
+
+
+def empty_replay(config, num_classes: int) -> dict | None:
+    """An empty buffer of past fakes: {"audio": [C, S, L], "filled": [C, S]}; None without replay."""
+    if not config.replay:
+        return None
+    shape = (max(num_classes, 1), config.replay_slots)
+    return {"audio": jnp.zeros(shape + (config.model.length,)), "filled": jnp.zeros(shape, bool)}
+
+
+def replay_fakes(fake, labels, replay: dict, use, slot):
+    """D's fake batch with past fakes of the same classes in place of some: clip i [L] of
+    fake [B, L] becomes ``replay["audio"][labels[i], slot[i]]`` where ``use[i]`` and that slot is
+    filled (use [B] bool, slot [B] int32)."""
+    take = use & replay["filled"][labels, slot]
+    return jnp.where(take[:, None], replay["audio"][labels, slot], fake)
+
+
+def store_fakes(replay: dict, fake, labels, keep, slot) -> dict:
+    """The buffer with clip i of fake [B, L] written to slot ``slot[i]`` of class ``labels[i]``
+    where ``keep[i]``; the other clips are dropped (an out-of-range slot), so they cannot
+    overwrite a kept one."""
+    slot = jnp.where(keep, slot, replay["filled"].shape[1])
+    return {"audio": replay["audio"].at[labels, slot].set(fake, mode="drop"),
+            "filled": replay["filled"].at[labels, slot].set(True, mode="drop")}
 
 
 def _local(params):
@@ -243,8 +276,10 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     noise0, noise_steps, aug_p = config.instance_noise, config.instance_noise_steps, config.augment
     feature_matching = config.feature_matching > 0
 
-    def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise, aug):
-        fake = G.apply(g_params, z, labels)
+    def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise, aug, replay):
+        fake = generated = G.apply(g_params, z, labels)
+        if replay is not None:
+            fake = replay_fakes(fake, labels, *replay)
         if noise is not None:
             real, fake = real + noise[0], fake + noise[1]
         if aug is not None:
@@ -269,7 +304,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
         for name in Ds:
             updates, new_opt[name] = d_tx.update(grads[name], d_opt[name], d_params[name])
             new_params[name] = optax.apply_updates(d_params[name], updates)
-        return new_params, new_opt, m
+        return new_params, new_opt, m, generated
 
     def g_update(g_params, g_opt, d_params, z, labels, shifts, noise, real, aug):
         def g_loss_fn(gp):
@@ -296,9 +331,18 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
         noise_d, noise_g = rand.get("noise_d"), rand.get("noise_g")
         for c in range(n_critic):  # unrolled: XLA CPU is ~20x slower with this loop in lax.scan
             aug = None if "aug" not in rand else (aug_draws(rand, 2 * c), aug_draws(rand, 2 * c + 1))
-            d_params, d_opt, d_metrics = d_update(
+            replay = None if state.replay is None else (
+                state.replay, rand["replay_u"][c] < config.replay, rand["replay_slot"][c])
+            d_params, d_opt, d_metrics, generated = d_update(
                 d_params, d_opt, g_params, real[c], labels[c], rand["z"][c], rand["eps"][c],
-                rand["shifts"][c], None if noise_d is None else noise_d[2 * c:2 * c + 2], aug)
+                rand["shifts"][c], None if noise_d is None else noise_d[2 * c:2 * c + 2], aug, replay)
+        buffer = state.replay
+        if buffer is not None:  # store some of the last critic update's fakes (every device's)
+            # all_gather's result is typed per-device although equal on each; pmax makes it replicated
+            every = lambda x: jax.lax.pmax(jax.lax.all_gather(x, "data", axis=0, tiled=True), "data")
+            buffer = store_fakes(buffer, every(generated), every(labels[n_critic - 1]),
+                                 every(rand["replay_u"][n_critic]) < config.replay_write,
+                                 every(rand["replay_slot"][n_critic]))
         for g in range(g_steps):
             j = 2 * n_critic + 2 * g
             aug = None if "aug" not in rand else (aug_draws(rand, j), aug_draws(rand, j + 1))
@@ -318,7 +362,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
         metrics["params_finite"] = finite.astype(jnp.float32)
         new_state = TrainState(step=state.step + 1, data_position=state.data_position + n_critic,
                                g_params=g_params, d_params=d_params, ema_params=ema,
-                               g_opt=g_opt, d_opt=d_opt)
+                               g_opt=g_opt, d_opt=d_opt, replay=buffer)
         return new_state, metrics
 
     batch_spec = P(None, "data")  # every batch-shaped array has the batch on axis 1
@@ -341,6 +385,10 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             std = noise0 * jnp.maximum(frac, 0.0)
             rand["noise_d"] = std * jax.random.normal(keys[4], (2 * n_critic, global_batch, length))
             rand["noise_g"] = std * jax.random.normal(keys[5], (g_steps, global_batch, length))
+        if config.replay:  # [n_critic + 1, B]: which fakes are replayed (per critic update) and stored
+            kr = jax.random.split(jax.random.fold_in(step_key, 2000), 2)
+            rand["replay_u"] = jax.random.uniform(kr[0], (n_critic + 1, global_batch))
+            rand["replay_slot"] = jax.random.randint(kr[1], (n_critic + 1, global_batch), 0, config.replay_slots)
         if aug_p:  # [2 (n_critic + g_steps), B, ...]: one draw per D input batch (real and fake)
             ka = jax.random.split(jax.random.fold_in(step_key, 1000), 4)
             n = 2 * updates
@@ -393,7 +441,7 @@ class Run:
         self.batch_sharding = NamedSharding(
             self.mesh, P(None, None, "data") if self.stacked and not config.seeds_share_data else P(None, "data"))
         # One compiled init (the same bits as op-by-op, which compiles every initializer apart: 2x slower)
-        init = jax.jit(lambda k: init_state(config, self.G, self.Ds, k, self.g_tx, self.d_tx))
+        init = jax.jit(lambda k: init_state(config, self.G, self.Ds, k, self.g_tx, self.d_tx, self.num_classes))
         states = [init(k) for k in init_keys]
         self.set_state(jax.device_put(_stack(states) if self.stacked else states[0], self.replicated))
         self.train_step = make_train_step(config, self.G, self.Ds, self.g_tx, self.d_tx, self.mesh,
@@ -805,6 +853,12 @@ def restore_branch(spec: str, state, stacked: bool = False):
     src = Path(src)
     if not (src / "config.json").exists():
         raise FileNotFoundError(f"init_from={spec!r}: {src} is not a training run (no config.json)")
+    fresh_replay = state.replay
+    if not saved_config(src).replay:  # the parent kept no buffer: the branch starts an empty one
+        state = state.replace(replay=None)
+    elif fresh_replay is None:
+        raise ValueError(f"init_from={spec!r}: {src} keeps a replay buffer (replay > 0); a branch of it "
+                         f"must too (set --config.replay)")
     if which == "best":
         if stacked:
             raise ValueError(f"init_from={spec!r}: a run of several seeds keeps one best per seed; "
@@ -823,6 +877,8 @@ def restore_branch(spec: str, state, stacked: bool = False):
             restored, step = ckpt.restore(manager, state, int(which) if which.isdigit() else None)
         finally:
             manager.close()
+    if restored.replay is None:
+        restored = restored.replace(replay=fresh_replay)
     return restored, _seconds_at(src, step)
 
 
