@@ -5,9 +5,9 @@
 
 The default is the recipe of ``experiments/digits.py`` (issue 37, RESULTS.md) on the bundled
 pair: hinge loss with R1 and one critic update per G update, an STFT discriminator beside
-WaveGAN's, FiLM in G, feature matching, and AC-GAN conditioning whose head has a class
-"generated" for fakes. Clips are 4096 samples at 8 kHz (0.51 s), model size d=16, batch 32,
-2500 generator steps. Samples land in runs/quickstart/samples/ and TensorBoard logs in
+WaveGAN's, FiLM in G, feature matching, a G that writes STFT frames (inverted by an iSTFT), and
+AC-GAN conditioning whose head has a class "generated" for fakes. Clips are 4096 samples at
+8 kHz (0.51 s), model size d=16, batch 32, 2000 generator steps. Samples land in runs/quickstart/samples/ and TensorBoard logs in
 runs/quickstart/; ``wavegan_jax evaluate --workdir runs/quickstart`` scores them.
 
 ``classic`` is the project's first quickstart (concat conditioning, WGAN-GP with 5 critic
@@ -38,7 +38,7 @@ def get_config(variant: str = ""):
         c.checkpoint_every = 250
     else:
         c = digits.get_config("zero_one")
-        c.num_steps = 2500
+        c.num_steps = 2000
         c.eval_every_minutes = 0.0  # `evaluate` scores the run (and trains the judge when missing)
         c.log_every = 25
         c.sample_every = 500
