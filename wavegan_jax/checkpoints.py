@@ -201,3 +201,31 @@ def restore_best(folder: str | Path, state):
             reason = f"orbax cannot read it ({_one_line(e)})"
     raise CheckpointError(f"the best checkpoint (step {info.get('step')}) in {path} is unusable ({reason}); "
                           f"use --checkpoint latest")
+
+
+def restore_named(workdir: str | Path, which: str, state, best_folder: str | Path | None = None):
+    """``(state, step)`` of the run in ``workdir`` at checkpoint ``which``: "best" (kept in
+    ``best_folder``, default ``workdir``), "latest" (the newest intact one) or a step number,
+    restored like ``state``. A missing or unknown checkpoint raises a one-line error that says
+    what there is."""
+    workdir = Path(workdir)
+    if which == "best":
+        folder = Path(best_folder or workdir)
+        restored = restore_best(folder, state)
+        if restored is None:
+            raise FileNotFoundError(f"{folder} has no best checkpoint (kept when a run evaluates while it "
+                                    f"trains); give latest or a step number")
+        return restored, best_info(folder).get("step")
+    if which != "latest" and not which.isdigit():
+        raise ValueError(f"checkpoint {which!r}: give best, latest or a step number")
+    mngr = manager(workdir, 1, read_only=True)
+    try:
+        steps = sorted(mngr.all_steps())
+        if not steps:
+            raise FileNotFoundError(f"{workdir} has no checkpoint yet: train with "
+                                    f"`wavegan_jax train --config=... --workdir={workdir}`")
+        if which.isdigit() and int(which) not in steps:
+            raise ValueError(f"no checkpoint {which} in {workdir}; have {steps} (or best, latest)")
+        return restore(mngr, state, None if which == "latest" else int(which))
+    finally:
+        mngr.close()

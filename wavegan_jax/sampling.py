@@ -28,27 +28,12 @@ def load_run(workdir: str | Path, checkpoint: str = "latest", member: int = 0) -
         raise ValueError(f"--member {member}: this run trained {len(run.seeds)} seed(s) {run.seeds}; "
                          f"give 0 .. {len(run.seeds) - 1}")
     folder = train.member_folders(run, workdir)[member]
-    if checkpoint == "best":
-        best = ckpt.restore_best(folder, run.member(member))
-        if best is None:
-            raise FileNotFoundError(f"{folder} has no best checkpoint (it is kept when eval_every > 0); "
-                                    f"use --checkpoint latest")
-        return _member_run(run, best, member)
-    if checkpoint != "latest" and not checkpoint.isdigit():
-        raise ValueError(f"--checkpoint {checkpoint!r}: give best, latest or a step number")
-    steps = sorted(int(p.name) for p in (workdir / "checkpoints").glob("[0-9]*") if p.name.isdigit())
-    if not steps:
-        raise FileNotFoundError(f"{workdir} has no checkpoint yet: train with "
-                                f"`wavegan_jax train --config=... --workdir={workdir}`")
-    step = None if checkpoint == "latest" else int(checkpoint)
-    if step is not None and step not in steps:
-        raise ValueError(f"no checkpoint {step} in {workdir}; have {steps} (or best, latest)")
-    manager = ckpt.manager(workdir, config.keep_checkpoints, read_only=True)
-    try:
-        state, _ = ckpt.restore(manager, run.state, step)  # latest: the newest intact one
-    finally:
-        manager.close()
-    return _member_run(run, run.member(member, state), member)
+    if checkpoint == "best":  # kept per member
+        state, _ = ckpt.restore_named(workdir, "best", run.member(member), best_folder=folder)
+    else:
+        stacked, _ = ckpt.restore_named(workdir, checkpoint, run.state)
+        state = run.member(member, stacked)
+    return _member_run(run, state, member)
 
 
 def _member_run(run: train.Run, state: train.TrainState, member: int) -> train.Run:

@@ -859,24 +859,13 @@ def restore_branch(spec: str, state, stacked: bool = False):
     elif fresh_replay is None:
         raise ValueError(f"init_from={spec!r}: {src} keeps a replay buffer (replay > 0); a branch of it "
                          f"must too (set --config.replay)")
-    if which == "best":
-        if stacked:
-            raise ValueError(f"init_from={spec!r}: a run of several seeds keeps one best per seed; "
-                             f"give a step number or latest")
-        restored, step = ckpt.restore_best(src, state), (ckpt.best_info(src) or {}).get("step")
-        if restored is None:
-            raise FileNotFoundError(f"init_from={spec!r}: {src} has no best checkpoint; give latest or a step")
-    else:
-        manager = ckpt.manager(src, 1, read_only=True)
-        try:
-            if not manager.all_steps():
-                raise FileNotFoundError(f"init_from={spec!r}: {src} has no checkpoint yet")
-            if which.isdigit() and int(which) not in manager.all_steps():
-                raise ValueError(f"init_from={spec!r}: no checkpoint {which} in {src}; have "
-                                 f"{sorted(manager.all_steps())} (or best, latest)")
-            restored, step = ckpt.restore(manager, state, int(which) if which.isdigit() else None)
-        finally:
-            manager.close()
+    if which == "best" and stacked:
+        raise ValueError(f"init_from={spec!r}: a run of several seeds keeps one best per seed; "
+                         f"give a step number or latest")
+    try:
+        restored, step = ckpt.restore_named(src, which, state)
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(f"init_from={spec!r}: {e}") from None
     if restored.replay is None:
         restored = restored.replace(replay=fresh_replay)
     return restored, _seconds_at(src, step)
