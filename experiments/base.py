@@ -42,9 +42,12 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.stft_resolutions = "128,256,512"  # FFT sizes of the spectral discriminator (hop n/4)
     c.model.stft_channels = 32  # its convolutions' width
     c.model.stft_floor = 1e-8  # its input is (|X|^2 + floor)^0.15: the floor bounds gradients at silent bins
-    # the discriminators, comma-separated: wave (WaveGAN's D) and/or stft (multi-resolution
-    # STFT magnitudes, models.SpectralDiscriminator); each gets the strategy's head and its own
-    # optimizer state, and both players' objectives sum over them
+    c.model.periods = "2,3,5,7,11"  # periods of the period discriminator (HiFi-GAN's MPD)
+    c.model.period_channels = 16  # its first convolution's width (then 2x, 4x, 4x)
+    # the discriminators, comma-separated: wave (WaveGAN's D), stft (multi-resolution STFT
+    # magnitudes, models.SpectralDiscriminator), period (samples p apart, HiFi-GAN's MPD,
+    # models.PeriodDiscriminator); each gets the strategy's head and its own optimizer state,
+    # and both players' objectives sum over them
     c.discriminators = "wave"
 
     c.conditioning = "concat"  # none | concat | sample_in_channel | acgan | projection

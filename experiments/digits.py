@@ -8,18 +8,19 @@
 
 The argument is a comma-separated list: ``baseline`` starts from no component (the study's best:
 acgan + wgan_gp, 5 critic updates per G update) instead of the recipe; ``+NAME`` adds component
-NAME, ``-NAME`` removes it (the ablation); ``zero_one`` trains on the bundled FSDD "zero"/"one"
-(the quickstart) instead of ten digits; ``smoke`` shrinks it to seconds. Components
-(``COMPONENTS``): stft (a multi-resolution STFT discriminator beside the waveform one), film
-(per-class scale and shift in every G layer), cheap (hinge loss with R1 on reals, one D update
-per G update, two learning rates: G 2e-4, D 8e-4; the screens' "recipe" rows before round 8
-used 1e-4 / 4e-4), aug (differentiable augmentation of D's inputs), fm (feature
-matching), istft (G writes STFT frames: log-magnitude and phase, inverted to audio), fakeclass (the
-AC head has an 11th class, "generated", for fakes: a word must be told from its imitation), floor (the STFT D reads
-(|X|^2 + 1e-4)^0.15 instead of a 1e-8 floor, so its input gradient does not come from silent bins),
-ema (samples and evaluations from an EMA of G with decay 0.99 instead of 0.999: a word's mode moves
+NAME, ``-NAME`` removes it (the ablation); ``zero_one`` trains on the bundled FSDD "zero"/"one" (the
+quickstart) instead of ten digits; ``smoke`` shrinks it to seconds. Components (``COMPONENTS``,
+applied in this order): stft (a multi-resolution STFT discriminator beside the waveform one), film
+(per-class scale and shift in every G layer), cheap (hinge loss with R1 on reals, one D update per G
+update, two learning rates: G 2e-4, D 8e-4; the screens' "recipe" rows before round 8 used 1e-4 /
+4e-4), aug (differentiable augmentation of D's inputs), fm (feature matching), istft (G writes STFT
+frames: log-magnitude and phase, inverted to audio), fakeclass (the AC head has an 11th class,
+"generated", for fakes: a word must be told from its imitation), floor (the STFT D reads (|X|^2 +
+1e-4)^0.15 instead of a 1e-8 floor, so its input gradient does not come from silent bins), ema
+(samples and evaluations from an EMA of G with decay 0.99 instead of 0.999: a word's mode moves
 faster than a 1000-step average follows; training itself is unchanged), replay (a quarter of D's
-fakes are G's earlier ones of the same word, on average ~1000 steps old: against forgetting).
+fakes are G's earlier ones of the same word, on average ~1000 steps old: against forgetting), period
+(HiFi-GAN's multi-period D beside the others: samples 2, 3, 5, 7 and 11 apart, for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -38,6 +39,7 @@ COMPONENTS = {
     "floor": lambda c: c.model.update({"stft_floor": 1e-4}),
     "ema": lambda c: c.update({"ema_decay": 0.99}),
     "replay": lambda c: c.update({"replay": 0.25}),
+    "period": lambda c: c.update({"discriminators": c.discriminators + ",period"}),
 }
 # the best stack per CPU-minute in the screens (RESULTS.md); istft joined in round 10 (3 of 3 seeds
 # past 90% at 30 minutes of both cores, against 1 of 3 without it)

@@ -84,9 +84,22 @@ def test_stft_magnitude_of_a_tone_peaks_at_its_bin():
     assert slope[0] > 10 * slope[1]
 
 
+def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
+    x = jnp.arange(14.0)[None]
+    np.testing.assert_array_equal(models.fold_period(x, 2)[0], [np.arange(0, 14, 2), np.arange(1, 14, 2)])
+    folded = np.asarray(models.fold_period(x, 5))  # 14 -> 15 samples: the last is x[12], reflected
+    assert folded.shape == (1, 5, 3)
+    np.testing.assert_array_equal(folded[0, :, 0], [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(folded[0, 3], [3, 8, 13])
+    np.testing.assert_array_equal(folded[0, 4], [4, 9, 12])
+
+
+@pytest.mark.parametrize("kind", ["stft", "period"])
 @pytest.mark.parametrize("strategy", ["concat", "acgan", "projection"])
-def test_spectral_discriminator_conditions_on_the_label_and_passes_gradients(strategy):
-    D = models.SpectralDiscriminator(num_classes=3, conditioning=strategy, resolutions=(64, 128), channels=8)
+def test_spectral_and_period_discriminators_condition_on_the_label_and_pass_gradients(strategy, kind):
+    D = (models.SpectralDiscriminator(num_classes=3, conditioning=strategy, resolutions=(64, 128), channels=8)
+         if kind == "stft" else
+         models.PeriodDiscriminator(num_classes=3, conditioning=strategy, periods=(2, 3), channels=4))
     x = jax.random.normal(jax.random.key(0), (2, 1024))
     p = D.init(jax.random.key(1), x, jnp.array([0, 1]))
     p = jax.tree.map(lambda a: a + 0.05 * jax.random.normal(jax.random.key(2), a.shape), p)  # untie zero inits
@@ -99,22 +112,22 @@ def test_spectral_discriminator_conditions_on_the_label_and_passes_gradients(str
     assert np.isfinite(np.asarray(g)).all() and float(jnp.abs(g).sum()) > 0
 
 
-def test_two_discriminators_train_with_their_own_state(smoke_config):
-    smoke_config.update({"discriminators": "wave,stft", "conditioning": "acgan", "n_critic": 1})
-    smoke_config.model.stft_resolutions = "64,128"
+def test_three_discriminators_train_with_their_own_state(smoke_config):
+    smoke_config.update({"discriminators": "wave,stft,period", "conditioning": "acgan", "n_critic": 1})
+    smoke_config.model.update({"stft_resolutions": "64,128", "periods": "2,3", "period_channels": 4})
     run = train.Run(smoke_config)
-    assert set(run.state.d_params) == set(run.state.d_opt) == {"wave", "stft"}
+    assert set(run.state.d_params) == set(run.state.d_opt) == {"wave", "stft", "period"}
     before = {k: leaves(v) for k, v in run.state.d_params.items()}
     m = {k: float(v) for k, v in run.step().items()}
-    for name in ("wave", "stft"):
+    for name in ("wave", "stft", "period"):
         assert any(not np.array_equal(a, b) for a, b in zip(before[name], leaves(run.state.d_params[name])))
         assert int(run.state.d_opt[name][0].count) == 1
-    assert {"gp", "stft/gp", "d_class_loss", "stft/d_class_loss", "stft/g_class_loss"} <= set(m)
-    # both discriminators' objectives add up to D's total
+    assert {"gp", "stft/gp", "period/gp", "d_class_loss", "stft/d_class_loss", "period/g_class_loss"} <= set(m)
+    # the discriminators' objectives add up to D's total
     assert m["d_total"] == pytest.approx(
-        m["d_loss"] + 10 * m["gp"] + m["d_class_loss"] + m["stft/d_loss"] + 10 * m["stft/gp"]
-        + m["stft/d_class_loss"], rel=1e-4)
-    with pytest.raises(ValueError, match="known: wave, stft"):
+        sum(m[f"{pre}d_loss"] + 10 * m[f"{pre}gp"] + m[f"{pre}d_class_loss"] for pre in ("", "stft/", "period/")),
+        rel=1e-4)
+    with pytest.raises(ValueError, match="known: wave, stft, period"):
         models.discriminator_names(_with(smoke_config, discriminators="wave,mel"))
 
 
@@ -126,11 +139,10 @@ def _with(config, **kw):
 
 def test_bad_recipe_values_are_refused(smoke_config):
     for kw, match in [(dict(augment=1.5), "augment=1.5"), (dict(feature_matching=-1.0), "feature_matching"),
-                      (dict(discriminators="stft"), None)]:
+                      (dict(discriminators="stft"), "stft_resolutions"),
+                      (dict(discriminators="wave,period"), "model.periods='2,100'")]:
         c = _with(smoke_config, **kw)
-        if match is None:
-            c.model.stft_resolutions = "64,4096"
-            match = "stft_resolutions"
+        c.model.update({"stft_resolutions": "64,4096", "periods": "2,100"})  # over L / 2; over L / 64
         with pytest.raises(ValueError, match=match):
             train.Run(c)
 

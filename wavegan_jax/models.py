@@ -391,7 +391,59 @@ class _Head(nn.Module):
         return _conditional_head(self, f, labels, self.num_classes, self.head, self.fake_class)
 
 
-DISCRIMINATORS = ("wave", "stft")
+def fold_period(audio: jax.Array, p: int) -> jax.Array:
+    """audio [B, L] -> its p interleaved sequences [B, p, ceil(L / p)]: out[b, j, t] = x[b, p t + j]
+    of the clip reflect-padded at its end to a multiple of p (as in HiFi-GAN's MPD)."""
+    pad = -audio.shape[1] % p
+    x = jnp.pad(audio, ((0, 0), (0, pad)), mode="reflect") if pad else audio
+    return x.reshape(x.shape[0], -1, p).transpose(0, 2, 1)
+
+
+class PeriodDiscriminator(nn.Module):
+    """Multi-period discriminator (HiFi-GAN's MPD): audio [B, L], labels, shifts (unused) ->
+    (logits [B], class_logits [B, K] or [B, 0], features [B, p, T_i, C_i]).
+
+    For each period p the clip (reflect-padded to a multiple of p) is cut into its p interleaved
+    sequences x[p t + j], j < p, each [L / p] long; the same 1-D convolutions read every one of
+    them (HiFi-GAN's (k, 1) 2-D kernels): kernel 5 with stride 3 and widths c, 2c, 4c, then
+    kernel 3 with stride 1 and width 4c, LeakyReLU 0.1. A voiced frame repeats every pitch period,
+    so its samples p apart are alike for some of the p's: a structure that the waveform D's
+    stride-4 filters and the STFT D's magnitudes (which drop the phase) see only indirectly. The
+    time and column mean of the last layer goes to the strategy's head; input-conditioning
+    strategies append one-hot channels to each sequence. Logits and class logits are averaged
+    over the periods.
+    """
+
+    num_classes: int = 0
+    conditioning: str = "concat"
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    channels: int = 16
+    fake_class: bool = False
+
+    @nn.compact
+    def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array | None = None):
+        del shifts
+        strategy = cond_lib.get(self.conditioning)
+        batch = audio.shape[0]
+        outs, feats = [], []
+        for p in self.periods:
+            h = fold_period(audio, p).reshape(batch * p, -1, 1)  # [B p, ceil(L / p), 1]
+            if strategy.discriminator_input is not cond_lib.STRATEGIES["none"].discriminator_input:
+                h = cond_lib.STRATEGIES["concat"].discriminator_input(
+                    h, jnp.repeat(labels, p, axis=0), self.num_classes)
+            c = self.channels
+            for i, (width, kernel, stride) in enumerate(((c, 5, 3), (2 * c, 5, 3), (4 * c, 5, 3),
+                                                         (4 * c, 3, 1))):
+                h = nn.leaky_relu(nn.Conv(width, (kernel,), strides=(stride,), name=f"p{p}_conv{i}")(h), 0.1)
+                feats.append(h.reshape(batch, p, *h.shape[1:]))
+            f = jnp.mean(h.reshape(batch, p, *h.shape[1:]), axis=(1, 2))  # [B, C]
+            outs.append(_Head(self.num_classes, strategy.head, self.fake_class, name=f"p{p}_head")(f, labels))
+        logits = sum(o[0] for o in outs) / len(outs)
+        class_logits = sum(o[1] for o in outs) / len(outs)
+        return logits, class_logits, tuple(feats)
+
+
+DISCRIMINATORS = ("wave", "stft", "period")
 
 
 def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
@@ -403,7 +455,9 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     fake = config.acgan_fake_class
     make = {"wave": lambda: Discriminator(**wave, phase_shuffle=m.phase_shuffle, fake_class=fake),
             "stft": lambda: SpectralDiscriminator(**kw, resolutions=stft_sizes(config), fake_class=fake,
-                                                 channels=m.stft_channels, floor=m.stft_floor)}
+                                                 channels=m.stft_channels, floor=m.stft_floor),
+            "period": lambda: PeriodDiscriminator(**kw, periods=period_sizes(config), fake_class=fake,
+                                                  channels=m.period_channels)}
     if m.generator not in GENERATORS:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
@@ -425,8 +479,22 @@ def stft_sizes(config) -> tuple[int, ...]:
     return sizes
 
 
+def period_sizes(config) -> tuple[int, ...]:
+    """``config.model.periods`` ("2,3,5,7,11") as integers; a clear error unless each is between 2
+    and model.length / 64 (the three stride-3 layers need that many samples per sequence)."""
+    text, length = str(config.model.periods), config.model.length
+    try:
+        sizes = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or any(p < 2 or p > length // 64 for p in sizes):
+        raise ValueError(f"model.periods={text!r}: give periods between 2 and model.length / 64 = "
+                         f"{length // 64}, e.g. 2,3,5,7,11")
+    return sizes
+
+
 def discriminator_names(config) -> list[str]:
-    """``config.discriminators`` ("wave", "wave,stft", ...) as a list; unknown names list the known."""
+    """``config.discriminators`` ("wave", "wave,stft,period", ...) as a list; unknown names list the known."""
     names = [n for n in config.discriminators.split(",") if n]
     bad = [n for n in names if n not in DISCRIMINATORS]
     if bad or not names:

@@ -103,7 +103,7 @@ def check_config(config, num_devices: int) -> None:
                  "checkpoint_every", "keep_checkpoints", "eval_samples", "samples_per_word"):
         if config[name] < 1:
             raise ValueError(f"config.{name}={config[name]} must be >= 1")
-    for name in ("d", "latent_dim", "stft_channels"):
+    for name in ("d", "latent_dim", "stft_channels", "period_channels"):
         if config.model[name] < 1:
             raise ValueError(f"config.model.{name}={config.model[name]} must be >= 1")
     if config.optim.decay_steps < 0 or not 0.0 <= config.optim.decay_to <= 1.0:
@@ -145,8 +145,11 @@ def check_config(config, num_devices: int) -> None:
     if not (0 <= config.replay <= 1 and 0 < config.replay_write <= 1 and config.replay_slots >= 1):
         raise ValueError(f"replay={config.replay} must be in [0, 1], replay_write={config.replay_write} "
                          f"in (0, 1] and replay_slots={config.replay_slots} >= 1")
-    if "stft" in models.discriminator_names(config):
+    names = models.discriminator_names(config)
+    if "stft" in names:
         models.stft_sizes(config)
+    if "period" in names:
+        models.period_sizes(config)
 
 
 # ------------------------------------------------------------------------------------------------
