@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -358,3 +359,13 @@ def test_learning_rates_step_down_at_drop_at(smoke_config):
     smoke_config.optim.update({"decay_steps": 0, "d_drop": 0.0})
     with pytest.raises(ValueError, match="d_drop=0.0 > 0"):
         train.check_config(smoke_config, num_devices=1)
+
+
+@pytest.mark.parametrize("length,kernel,stride", [(30, 5, 3), (31, 5, 3), (12, 3, 1), (7, 5, 3)])
+def test_sliced_conv_equals_flax_conv(length, kernel, stride):
+    x = jax.random.normal(jax.random.key(0), (2, length, 3))
+    conv = models.SlicedConv(4, kernel, stride)
+    p = conv.init(jax.random.key(1), x)
+    p = jax.tree.map(lambda a: a + 0.1, p)  # a nonzero bias
+    ref = nn.Conv(4, (kernel,), strides=(stride,)).apply(p, x)
+    np.testing.assert_allclose(conv.apply(p, x), ref, rtol=1e-5, atol=1e-5)

@@ -391,6 +391,27 @@ class _Head(nn.Module):
         return _conditional_head(self, f, labels, self.num_classes, self.head, self.fake_class)
 
 
+class SlicedConv(nn.Module):
+    """A 1-D convolution with ``nn.Conv``'s parameters, initialisation and 'SAME' padding, computed
+    as one matmul of stacked strided slices: x [N, T, C] -> [N, ceil(T / stride), features].
+    On XLA CPU a strided ``nn.Conv`` over few channels is far slower than this (the period D)."""
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, s = self.kernel_size, self.stride
+        w = self.param("kernel", nn.initializers.lecun_normal(), (k, x.shape[-1], self.features))
+        b = self.param("bias", nn.initializers.zeros, (self.features,))
+        out = -(-x.shape[1] // s)
+        pad = max((out - 1) * s + k - x.shape[1], 0)
+        x = jnp.pad(x, ((0, 0), (pad // 2, pad - pad // 2), (0, 0)))
+        cols = jnp.concatenate([x[:, j:j + (out - 1) * s + 1:s] for j in range(k)], axis=-1)  # [N, out, k C]
+        return cols @ w.reshape(-1, self.features) + b
+
+
 def fold_period(audio: jax.Array, p: int) -> jax.Array:
     """audio [B, L] -> its p interleaved sequences [B, p, ceil(L / p)]: out[b, j, t] = x[b, p t + j]
     of the clip reflect-padded at its end to a multiple of p (as in HiFi-GAN's MPD)."""
@@ -434,7 +455,7 @@ class PeriodDiscriminator(nn.Module):
             c = self.channels
             for i, (width, kernel, stride) in enumerate(((c, 5, 3), (2 * c, 5, 3), (4 * c, 5, 3),
                                                          (4 * c, 3, 1))):
-                h = nn.leaky_relu(nn.Conv(width, (kernel,), strides=(stride,), name=f"p{p}_conv{i}")(h), 0.1)
+                h = nn.leaky_relu(SlicedConv(width, kernel, stride, name=f"p{p}_conv{i}")(h), 0.1)
                 feats.append(h.reshape(batch, p, *h.shape[1:]))
             f = jnp.mean(h.reshape(batch, p, *h.shape[1:]), axis=(1, 2))  # [B, C]
             outs.append(_Head(self.num_classes, strategy.head, self.fake_class, name=f"p{p}_head")(f, labels))
