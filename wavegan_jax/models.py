@@ -486,32 +486,30 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     return g, {name: make[name]() for name in discriminator_names(config)}
 
 
-def stft_sizes(config) -> tuple[int, ...]:
-    """``config.model.stft_resolutions`` ("128,256,512") as FFT sizes; a clear error when they are
-    not integers between 16 and half the clip length."""
-    text, length = str(config.model.stft_resolutions), config.model.length
+def _sizes(config, field: str, low: int, high: int, what: str, example: str) -> tuple[int, ...]:
+    """``config.model.<field>`` ("a,b,c") as integers in [low, high]; a one-line error otherwise."""
+    text = str(config.model[field])
     try:
         sizes = tuple(int(n) for n in text.split(","))
     except ValueError:
         sizes = ()
-    if not sizes or any(n < 16 or n > length // 2 for n in sizes):
-        raise ValueError(f"model.stft_resolutions={text!r}: give FFT sizes between 16 and "
-                         f"model.length / 2 = {length // 2}, e.g. 128,256,512")
+    if not sizes or any(n < low or n > high for n in sizes):
+        raise ValueError(f"model.{field}={text!r}: give {what}, e.g. {example}")
     return sizes
+
+
+def stft_sizes(config) -> tuple[int, ...]:
+    """``config.model.stft_resolutions`` ("128,256,512") as FFT sizes between 16 and half the clip."""
+    half = config.model.length // 2
+    return _sizes(config, "stft_resolutions", 16, half,
+                  f"FFT sizes between 16 and model.length / 2 = {half}", "128,256,512")
 
 
 def period_sizes(config) -> tuple[int, ...]:
-    """``config.model.periods`` ("2,3,5,7,11") as integers; a clear error unless each is between 2
-    and model.length / 64 (the three stride-3 layers need that many samples per sequence)."""
-    text, length = str(config.model.periods), config.model.length
-    try:
-        sizes = tuple(int(n) for n in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or any(p < 2 or p > length // 64 for p in sizes):
-        raise ValueError(f"model.periods={text!r}: give periods between 2 and model.length / 64 = "
-                         f"{length // 64}, e.g. 2,3,5,7,11")
-    return sizes
+    """``config.model.periods`` ("2,3,5,7,11") between 2 and model.length / 64 (the three stride-3
+    layers need that many samples per sequence)."""
+    top = config.model.length // 64
+    return _sizes(config, "periods", 2, top, f"periods between 2 and model.length / 64 = {top}", "2,3,5,7,11")
 
 
 def discriminator_names(config) -> list[str]:
