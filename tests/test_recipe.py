@@ -219,6 +219,24 @@ def test_istft_inverts_the_stft_inside_the_clip():
     assert np.abs(y - x).max() > 1e-3  # the edges are not claimed
 
 
+def test_phase_from_if_keeps_a_sinusoid_in_phase_across_frames():
+    """Magnitude in bin 2 only (a period of 128 samples, half a turn per 64-sample hop): zero
+    increments give a steady cosine inside the clip, while a constant absolute phase flips the sign
+    of every other frame and the overlap-add cancels it."""
+    n, hop, t = models.ISTFT_FFT, models.HOP, 4096 // models.HOP
+    logmag = np.full((1, t, n // 2 + 1), -30.0, np.float32)
+    logmag[..., 2] = np.log(n / 2 * 0.5)  # a cosine of amplitude 0.5 after irfft's 2 / n
+    zero = jnp.zeros((1, t, n // 2 + 1))
+    phase = models.phase_from_if(zero)
+    np.testing.assert_allclose(np.asarray(phase[0, :3, 2]), [np.pi, 2 * np.pi, 3 * np.pi], rtol=1e-6)
+    y = np.asarray(models.istft(jnp.asarray(logmag), phase, n, hop))[0, 192:-192]
+    np.testing.assert_allclose(y[128:], y[:-128], atol=1e-4)  # periodic
+    peak = np.abs(y).max()  # 4/3 of 0.5: a Hann-windowed frame's overlap-add over its squared sum
+    assert abs(peak - 2 / 3) < 0.01
+    flat = np.asarray(models.istft(jnp.asarray(logmag), zero, n, hop))[0, 192:-192]
+    assert np.abs(flat).max() < 0.01 * peak
+
+
 def test_istft_generator_trains_and_follows_the_label(smoke_config):
     smoke_config.update({"conditioning": "acgan", "loss": "hinge", "r1_gamma": 1.0, "n_critic": 1,
                          "discriminators": "wave,stft", "feature_matching": 1.0})
@@ -233,7 +251,14 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     a, b = (G.apply(run.state.g_params, z, jnp.array([k, k])) for k in (0, 1))
     assert a.shape == (2, smoke_config.model.length) and float(jnp.abs(a).max()) <= 1.0
     assert not np.allclose(a, b)  # the word changes the clip
-    smoke_config.model.generator = "wavenet"
+    smoke_config.model.istft_phase = "if"
+    G, _ = models.build(smoke_config, 2)
+    c = G.apply(run.state.g_params, z, jnp.array([0, 0]))  # same parameters, another phase reading
+    assert c.shape == a.shape and np.isfinite(c).all() and not np.allclose(a, c)
+    smoke_config.model.istft_phase = "gansynth"
+    with pytest.raises(ValueError, match="known: absolute, if"):
+        models.build(smoke_config, 2)
+    smoke_config.model.update({"generator": "wavenet", "istft_phase": "if"})
     with pytest.raises(ValueError, match="known: wave, istft"):
         models.build(smoke_config, 2)
 

@@ -245,6 +245,7 @@ class ISTFTGenerator(Generator):
 
     channels: int = 128  # the fields before these are Generator's
     blocks: int = 2
+    phase: str = "absolute"  # absolute: each frame's phase | if: its advance per frame (phase_from_if)
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
@@ -261,11 +262,27 @@ class ISTFTGenerator(Generator):
             h = nn.relu(self._film(h, labels, f"block{i}_film"))
         bins = ISTFT_FFT // 2 + 1
         out = nn.Dense(2 * bins, kernel_init=nn.initializers.normal(0.01), name="frames")(h)
-        return jnp.tanh(istft(out[..., :bins], out[..., bins:] * np.pi, ISTFT_FFT, HOP))
+        phase = out[..., bins:] * np.pi
+        if self.phase == "if":
+            phase = phase_from_if(phase)
+        return jnp.tanh(istft(out[..., :bins], phase, ISTFT_FFT, HOP))
+
+
+def phase_from_if(increments: jax.Array, n_fft: int = None, hop: int = None) -> jax.Array:
+    """Instantaneous frequency [B, T, n_fft // 2 + 1] -> phase [B, T, n_fft // 2 + 1] (GANSynth).
+
+    Frame t's phase is the sum over frames s <= t of (increment_s + 2 pi k hop / n_fft): a zero
+    increment is a sinusoid at bin k's centre frequency that stays in phase from frame to frame,
+    and a harmonic between two bins is one constant increment, where absolute phases would have
+    to be a different pattern in every frame. Frame 0's increment is its phase."""
+    n_fft, hop = n_fft or ISTFT_FFT, hop or HOP
+    centre = np.mod(2 * np.pi * hop * np.arange(n_fft // 2 + 1) / n_fft, 2 * np.pi)
+    return jnp.cumsum(increments + jnp.asarray(centre, increments.dtype), axis=1)
 
 
 ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
 GENERATORS = ("wave", "istft")
+ISTFT_PHASES = ("absolute", "if")
 
 
 def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_classes: int, head: str,
@@ -481,8 +498,11 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
                                                   channels=m.period_channels)}
     if m.generator not in GENERATORS:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
+    if m.istft_phase not in ISTFT_PHASES:
+        raise ValueError(f"model.istft_phase={m.istft_phase!r}; known: {', '.join(ISTFT_PHASES)}")
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
-         ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks))
+         ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks,
+                        phase=m.istft_phase))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
 
