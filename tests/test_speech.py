@@ -29,6 +29,15 @@ def test_a_vowel_is_voiced_and_noise_of_every_colour_is_not():
     assert 0.45 < white["spectral_flatness"].mean() < 0.65  # e^-gamma = 0.56 for Gaussian noise
 
 
+def test_peak_db_tells_a_loud_clip_from_a_quiet_one():
+    loud = vowel(120)
+    db = speech.peak_db(np.stack([loud, 0.01 * loud]), SR)
+    assert abs(db[0] - db[1] - 40.0) < 1e-6
+    assert db[0] > speech.LOUD_DB > db[1]
+    sine = np.sin(2 * np.pi * 200 * np.arange(4096) / SR)[None]
+    assert abs(speech.peak_db(sine, SR)[0] + 3.01) < 0.05
+
+
 def test_silence_and_a_lone_click_are_not_voiced():
     silent = np.zeros((2, 4096), np.float32)
     click = np.zeros((1, 4096), np.float32)
@@ -80,3 +89,22 @@ def test_speech_and_forced_choice_accuracy():
     assert metrics.speech_accuracy(probs, intended, audio, speech_like) == pytest.approx(0.25)
     # forced to choose between classes 0 and 1, clip 1 becomes "one" (0.2 > 0.1)
     assert metrics.forced_choice_accuracy(probs, intended, np.array([0, 1])) == pytest.approx(1.0)
+
+
+def test_voicing_benchmark_splits_by_level_and_reweights():
+    """benchmarks/voicing.py: two loud vowels and two quiet noises are half loud, voiced only
+    when loud, and the re-weighting to a mix of all-loud (all-quiet) clips gives the loud (quiet)
+    clips' voicing."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import voicing
+
+    rng = np.random.default_rng(0)
+    quiet = 0.002 * negatives.coloured_noise(rng, 2, 4096, 1.0)
+    s = voicing.level_stats(np.concatenate([np.stack([vowel(100), vowel(200)]), quiet]), SR)
+    assert s["loud"] == 0.5 and s["voiced|loud"] > 0.5 and s["voiced|quiet"] <= 0.05
+    assert abs(s["voiced"] - (s["voiced|loud"] + s["voiced|quiet"]) / 2) < 1e-9
+    assert voicing.at_mix(s, 1.0) == s["voiced|loud"] and voicing.at_mix(s, 0.0) == s["voiced|quiet"]
+    loud_only = voicing.level_stats(np.stack([vowel(100), vowel(200)]), SR)
+    assert np.isnan(loud_only["voiced|quiet"]) and voicing.at_mix(loud_only, 0.0) == loud_only["voiced"]

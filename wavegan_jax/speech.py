@@ -26,6 +26,10 @@ YIN_THRESHOLD = 0.25  # min d'(tau) below this = a clear period
 ACTIVE_DB = -55.0  # frames quieter than this (dBFS RMS) are never voiced
 ACTIVE_RANGE_DB = 35.0  # ... nor those this far below the clip's loudest frame
 MIN_VOICED_FRAMES = 3  # a clip is speech-like with at least this many voiced frames (30 ms)
+# a clip is "loud" when its loudest frame is above this (dBFS RMS): FSDD's speakers record at
+# different levels (median peak -16 to -21 dB for george, jackson, nicolas; -33 and -39 dB for
+# yweweler and theo), and the frames of a quiet recording are less often voiced (RESULTS.md)
+LOUD_DB = -28.0
 
 
 def frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -71,6 +75,11 @@ def voiced_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """bool [N, T]: active frames with a clear period between F0_MIN and F0_MAX Hz."""
     f = frames(audio, sample_rate)
     return active_frames(f) & (periodicity(f, sample_rate) < YIN_THRESHOLD)
+
+
+def peak_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """[N]: each clip's loudest frame, dBFS RMS (a sine of amplitude 1 is -3 dB)."""
+    return _frame_db(frames(audio, sample_rate)).max(axis=1)
 
 
 def spectral_flatness(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -1,0 +1,87 @@
+"""Where a generator's voicing falls short of the real words, word by word.
+
+    python benchmarks/voicing.py runs/qph_2core/istft_seed0
+    python benchmarks/voicing.py runs/qph_2core/istft_seed0 --checkpoint best --num 50 --fsdd ../shared/data/fsdd
+
+The voiced share (``speech.measures``) of a word's real test clips and of ``--num`` generated
+ones (EMA generator), split by loudness: a clip is loud when its loudest frame is above
+``speech.LOUD_DB``. FSDD's speakers record at different levels and a quiet recording's frames are
+less often voiced, so a generator can fall short in two ways: it writes the speakers' mix of loud
+and quiet clips wrongly (``loud`` column), or its clips are less periodic at the same level
+(``voiced|loud``, ``voiced|quiet``). ``at real mix`` re-weights the generated clips' voicing per
+level to the real split's share of loud clips: the part of the gap that is not the mix.
+``--fsdd`` also prints each speaker's voiced share and level in an FSDD folder (the real range).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+from pathlib import Path
+
+import numpy as np
+
+from wavegan_jax import data as data_lib, sampling, speech
+
+COLUMNS = ("voiced", "loud", "voiced|loud", "voiced|quiet")
+
+
+def level_stats(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """audio [N, L] -> mean voiced share, share of loud clips, voiced share among loud / quiet."""
+    voiced = speech.measures(audio, sample_rate)["voiced_share"]
+    loud = speech.peak_db(audio, sample_rate) > speech.LOUD_DB
+    part = lambda m: float(voiced[m].mean()) if m.any() else float("nan")
+    return {"voiced": float(voiced.mean()), "loud": float(loud.mean()),
+            "voiced|loud": part(loud), "voiced|quiet": part(~loud)}
+
+
+def at_mix(gen: dict[str, float], loud_share: float) -> float:
+    """The generated voicing per level weighted by another set's share of loud clips (a level the
+    generator never writes counts with its overall voiced share)."""
+    lo = gen["voiced|loud"] if np.isfinite(gen["voiced|loud"]) else gen["voiced"]
+    qu = gen["voiced|quiet"] if np.isfinite(gen["voiced|quiet"]) else gen["voiced"]
+    return loud_share * lo + (1 - loud_share) * qu
+
+
+def speakers(folder: Path, sample_rate: int, length: int) -> None:
+    """Each FSDD speaker's median peak level and voiced share (files DIGIT_SPEAKER_N.wav)."""
+    by = collections.defaultdict(list)
+    for p in sorted(folder.rglob("*.wav")):
+        parts = p.stem.split("_")
+        if len(parts) == 3:
+            by[parts[1]].append(data_lib.load_clip(p, sample_rate, length))
+    print("| speaker | clips | median peak dB | voiced |\n|---|---|---|---|")
+    for name, clips in sorted(by.items()):
+        a = np.stack(clips)
+        print(f"| {name} | {len(a)} | {np.median(speech.peak_db(a, sample_rate)):.1f} | "
+              f"{speech.measures(a, sample_rate)['voiced_share'].mean():.3f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("workdir")
+    ap.add_argument("--checkpoint", default="latest")
+    ap.add_argument("--num", type=int, default=50, help="generated clips per word")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--fsdd", type=Path, help="an FSDD folder: also print each speaker's voicing")
+    args = ap.parse_args()
+    run = sampling.load_run(args.workdir, args.checkpoint)
+    m = data_lib.read_manifest(run.config.data.prepared)
+    sr = m["sample_rate"]
+    test, labels = (np.asarray(a) for a in data_lib.load_split(run.config.data.prepared, "test"))
+    gen = sampling.generate(run, run.words, args.num, args.seed)
+    head = " | ".join(f"{w} {c}" for w in ("real", "gen") for c in COLUMNS)
+    print(f"| word | {head} | gen at real mix |\n|" + "---|" * (2 * len(COLUMNS) + 2))
+    totals = collections.defaultdict(list)
+    for k, word in enumerate(run.words):
+        real, fake = level_stats(test[labels == k], sr), level_stats(gen[word], sr)
+        row = [real[c] for c in COLUMNS] + [fake[c] for c in COLUMNS] + [at_mix(fake, real["loud"])]
+        for i, v in enumerate(row):
+            totals[i].append(v)
+        print(f"| {word} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+    print("| mean | " + " | ".join(f"{np.nanmean(v):.3f}" for v in totals.values()) + " |")
+    if args.fsdd:
+        speakers(args.fsdd, sr, m["length"])
+
+
+if __name__ == "__main__":
+    main()
