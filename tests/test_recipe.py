@@ -220,14 +220,14 @@ def test_istft_inverts_the_stft_inside_the_clip():
 
 
 def test_phase_from_if_keeps_a_sinusoid_in_phase_across_frames():
-    """Magnitude in bin 2 only (a period of 128 samples, half a turn per 64-sample hop): zero
-    increments give a steady cosine inside the clip, while a constant absolute phase flips the sign
-    of every other frame and the overlap-add cancels it."""
+    """Magnitude in bin 2 only (a period of 128 samples, half a turn per 64-sample hop): a
+    constant increment of pi gives a steady cosine inside the clip, while a constant absolute
+    phase flips the sign of every other frame and the overlap-add cancels it."""
     n, hop, t = models.ISTFT_FFT, models.HOP, 4096 // models.HOP
     logmag = np.full((1, t, n // 2 + 1), -30.0, np.float32)
     logmag[..., 2] = np.log(n / 2 * 0.5)  # a cosine of amplitude 0.5 after irfft's 2 / n
     zero = jnp.zeros((1, t, n // 2 + 1))
-    phase = models.phase_from_if(zero)
+    phase = models.phase_from_if(zero + np.pi)
     np.testing.assert_allclose(np.asarray(phase[0, :3, 2]), [np.pi, 2 * np.pi, 3 * np.pi], rtol=1e-6)
     y = np.asarray(models.istft(jnp.asarray(logmag), phase, n, hop))[0, 192:-192]
     np.testing.assert_allclose(y[128:], y[:-128], atol=1e-4)  # periodic

@@ -268,16 +268,13 @@ class ISTFTGenerator(Generator):
         return jnp.tanh(istft(out[..., :bins], phase, ISTFT_FFT, HOP))
 
 
-def phase_from_if(increments: jax.Array, n_fft: int = None, hop: int = None) -> jax.Array:
-    """Instantaneous frequency [B, T, n_fft // 2 + 1] -> phase [B, T, n_fft // 2 + 1] (GANSynth).
-
-    Frame t's phase is the sum over frames s <= t of (increment_s + 2 pi k hop / n_fft): a zero
-    increment is a sinusoid at bin k's centre frequency that stays in phase from frame to frame,
-    and a harmonic between two bins is one constant increment, where absolute phases would have
-    to be a different pattern in every frame. Frame 0's increment is its phase."""
-    n_fft, hop = n_fft or ISTFT_FFT, hop or HOP
-    centre = np.mod(2 * np.pi * hop * np.arange(n_fft // 2 + 1) / n_fft, 2 * np.pi)
-    return jnp.cumsum(increments + jnp.asarray(centre, increments.dtype), axis=1)
+def phase_from_if(increments: jax.Array) -> jax.Array:
+    """Instantaneous frequency [B, T, F] -> phase [B, T, F] (GANSynth): frame t's phase is the sum
+    of the increments of frames 0..t. A steady harmonic is then one constant increment per bin,
+    where absolute phases must be a different pattern in every frame. (No bin-centre term: with
+    one, G's initial near-zero output would make every bin coherent, an impulse every hop, and
+    the first run went silent within 500 steps.)"""
+    return jnp.cumsum(increments, axis=1)
 
 
 ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
