@@ -43,12 +43,11 @@ def at_mix(gen: dict[str, float], loud_share: float) -> float:
 
 
 def speakers(folder: Path, sample_rate: int, length: int) -> None:
-    """Each FSDD speaker's median peak level and voiced share (files DIGIT_SPEAKER_N.wav)."""
+    """Each speaker's median peak level and voiced share in an FSDD folder (``data.list_items``)."""
     by = collections.defaultdict(list)
-    for p in sorted(folder.rglob("*.wav")):
-        parts = p.stem.split("_")
-        if len(parts) == 3:
-            by[parts[1]].append(data_lib.load_clip(p, sample_rate, length))
+    for it in data_lib.list_items("fsdd", folder):
+        if not it.problem:
+            by[it.speaker].append(data_lib.load_clip(it.path, sample_rate, length))
     print("| speaker | clips | median peak dB | voiced |\n|---|---|---|---|")
     for name, clips in sorted(by.items()):
         a = np.stack(clips)
