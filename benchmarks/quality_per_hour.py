@@ -7,7 +7,8 @@ minutes, and plot the judge's accuracy, the voiced share and FID against minutes
 
 Each NAME=CONFIG[:ARG] is trained by ``wavegan_jax train`` into OUT/NAME with
 ``max_train_minutes`` and ``eval_every_minutes`` set (``--parallel 2 --pin`` runs two side by
-side, one core each);
+side, one core each, each next run on the core that came free; ``--cores 1`` pins every run to
+core 1, e.g. beside a long run pinned to core 0 by another invocation);
 a workdir that already reached the budget is not trained again, one that stopped early resumes.
 Minutes are the trainer's ``train_seconds`` (compilation and checkpoints included, evaluations
 excluded), so a recipe with cheaper steps gets the credit. Extra ``--config.FIELD=VALUE``
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import subprocess
 import sys
 import time
@@ -104,7 +106,9 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=20.0, help="training budget per run")
     p.add_argument("--eval-minutes", type=float, default=5.0, help="minutes between evaluations")
     p.add_argument("--parallel", type=int, default=1, help="runs side by side (one core each when 2 on 2 cores)")
-    p.add_argument("--pin", action="store_true", help="pin run i to CPU core i %% parallel (taskset)")
+    p.add_argument("--pin", action="store_true", help="pin each run to a free core of 0..parallel-1 (taskset)")
+    p.add_argument("--cores", help="comma-separated cores to pin runs to, one run per core at a time "
+                                   "(sets --parallel; e.g. --cores 1)")
     p.add_argument("--plot", type=Path, help="draw the curves of every run under --out here")
     a, extra = p.parse_known_args(argv)
     bad = [x for x in extra if not x.startswith("--config.")]
@@ -115,9 +119,22 @@ def main(argv=None) -> int:
         if "=" not in r:
             p.error(f"{r!r}: give NAME=CONFIG.py[:ARG]")
         specs.append(r.split("=", 1))
-    with ThreadPoolExecutor(max(a.parallel, 1)) as pool:
-        codes = list(pool.map(lambda i: train(*specs[i], a.out, a.minutes, a.eval_minutes, extra,
-                                              i % a.parallel if a.pin else None), range(len(specs))))
+    cores = [int(c) for c in a.cores.split(",")] if a.cores else list(range(a.parallel)) if a.pin else []
+    free: queue.Queue = queue.Queue()
+    for c in cores:
+        free.put(c)
+
+    def run(spec: list[str]) -> int:
+        """Trains one run on a core taken from ``free`` (none without pinning), then gives it back."""
+        core = free.get() if cores else None
+        try:
+            return train(*spec, a.out, a.minutes, a.eval_minutes, extra, core)
+        finally:
+            if cores:
+                free.put(core)
+
+    with ThreadPoolExecutor(max(len(cores) or a.parallel, 1)) as pool:
+        codes = list(pool.map(run, specs))
     if a.out.exists():
         print(table(a.out))
         if a.plot:

@@ -4,6 +4,8 @@ budget, the digits experiment's switches and the quality-per-hour benchmark's ta
 import json
 import os
 import sys
+import threading
+import time
 
 import flax.linen as nn
 import jax
@@ -255,6 +257,14 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     G, _ = models.build(smoke_config, 2)
     c = G.apply(run.state.g_params, z, jnp.array([0, 0]))  # same parameters, another phase reading
     assert c.shape == a.shape and np.isfinite(c).all() and not np.allclose(a, c)
+    smoke_config.model.istft_if_scale = 1.0
+    G, _ = models.build(smoke_config, 2)
+    d = G.apply(run.state.g_params, z, jnp.array([0, 0]))  # the increments' scale reaches the phase
+    assert np.isfinite(d).all() and not np.allclose(c, d)
+    smoke_config.model.istft_if_scale = 0.0
+    with pytest.raises(ValueError, match="positive fraction of pi"):
+        models.build(smoke_config, 2)
+    smoke_config.model.istft_if_scale = 0.125
     smoke_config.model.istft_phase = "gansynth"
     with pytest.raises(ValueError, match="known: absolute, if"):
         models.build(smoke_config, 2)
@@ -340,6 +350,34 @@ def test_quality_per_hour_table_reads_the_runs(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # a run must be NAME=CONFIG
         quality_per_hour.main(["digits.py", "--out", str(tmp_path)])
+
+
+def test_quality_per_hour_pins_each_run_to_a_free_core(tmp_path, monkeypatch):
+    """Run i must not go to core i % parallel while that core is busy: a third run waits for the
+    core that came free, and --cores pins every run to the cores named."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import quality_per_hour
+
+    busy, seen, lock = set(), [], threading.Lock()
+
+    def fake_train(name, spec, out, minutes, eval_minutes, extra, core):
+        with lock:
+            assert core not in busy, f"{name} pinned to busy core {core}"
+            busy.add(core)
+            seen.append((name, core))
+        time.sleep(1.0 if name == "long" else 0.05)
+        with lock:
+            busy.discard(core)
+        return 0
+
+    monkeypatch.setattr(quality_per_hour, "train", fake_train)
+    runs = ["long=x.py", "b=x.py", "c=x.py", "d=x.py"]
+    assert quality_per_hour.main([*runs, "--out", str(tmp_path / "none"), "--parallel", "2", "--pin"]) == 0
+    assert dict(seen)["long"] in (0, 1) and {c for _, c in seen} == {0, 1}
+    assert [c for n, c in seen if n != "long"] == [1 - dict(seen)["long"]] * 3  # the free core, each time
+    seen.clear()
+    assert quality_per_hour.main([*runs[1:], "--out", str(tmp_path / "none"), "--cores", "1"]) == 0
+    assert [c for _, c in seen] == [1, 1, 1]
 
 
 def _updates(tx, n: int) -> np.ndarray:

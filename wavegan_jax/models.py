@@ -246,6 +246,7 @@ class ISTFTGenerator(Generator):
     channels: int = 128  # the fields before these are Generator's
     blocks: int = 2
     phase: str = "absolute"  # absolute: each frame's phase | if: its advance per frame (phase_from_if)
+    if_scale: float = 0.125  # with "if": an output of 1 advances the phase by if_scale * pi per frame
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
@@ -263,8 +264,8 @@ class ISTFTGenerator(Generator):
         bins = ISTFT_FFT // 2 + 1
         out = nn.Dense(2 * bins, kernel_init=nn.initializers.normal(0.01), name="frames")(h)
         phase = out[..., bins:] * np.pi
-        if self.phase == "if":
-            phase = phase_from_if(phase)
+        if self.phase == "if":  # frame t's phase sums t + 1 outputs: scaled down, or one update
+            phase = phase_from_if(phase * self.if_scale)  # moves the last frames' phases 64x as far
         return jnp.tanh(istft(out[..., :bins], phase, ISTFT_FFT, HOP))
 
 
@@ -497,9 +498,11 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
     if m.istft_phase not in ISTFT_PHASES:
         raise ValueError(f"model.istft_phase={m.istft_phase!r}; known: {', '.join(ISTFT_PHASES)}")
+    if not m.istft_if_scale > 0:
+        raise ValueError(f"model.istft_if_scale={m.istft_if_scale}; give a positive fraction of pi, e.g. 0.125")
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
          ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks,
-                        phase=m.istft_phase))
+                        phase=m.istft_phase, if_scale=m.istft_if_scale))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
 
