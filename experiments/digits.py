@@ -22,7 +22,8 @@ faster than a 1000-step average follows; training itself is unchanged), replay (
 fakes are G's earlier ones of the same word, on average ~1000 steps old: against forgetting), period
 (HiFi-GAN's multi-period D beside the others: samples 2, 3, 5, 7 and 11 apart, for voicing), if
 (the istft G writes each frame's phase advance, its instantaneous frequency, instead of its phase:
-GANSynth's representation, under which a steady harmonic is one constant output; for voicing).
+GANSynth's representation, under which a steady harmonic is one constant output, scaled to
+pi/8 per unit (``model.istft_if_scale``); for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
