@@ -119,21 +119,21 @@ def main(argv=None) -> int:
         if "=" not in r:
             p.error(f"{r!r}: give NAME=CONFIG.py[:ARG]")
         specs.append(r.split("=", 1))
-    cores = [int(c) for c in a.cores.split(",")] if a.cores else list(range(a.parallel)) if a.pin else []
+    cores = ([int(c) for c in a.cores.split(",")] if a.cores else list(range(max(a.parallel, 1))) if a.pin
+             else [None] * max(a.parallel, 1))  # None: not pinned
     free: queue.Queue = queue.Queue()
     for c in cores:
         free.put(c)
 
     def run(spec: list[str]) -> int:
-        """Trains one run on a core taken from ``free`` (none without pinning), then gives it back."""
-        core = free.get() if cores else None
+        """Trains one run on a core taken from ``free``, then gives the core back."""
+        core = free.get()
         try:
             return train(*spec, a.out, a.minutes, a.eval_minutes, extra, core)
         finally:
-            if cores:
-                free.put(core)
+            free.put(core)
 
-    with ThreadPoolExecutor(max(len(cores) or a.parallel, 1)) as pool:
+    with ThreadPoolExecutor(len(cores)) as pool:
         codes = list(pool.map(run, specs))
     if a.out.exists():
         print(table(a.out))
