@@ -119,8 +119,8 @@ def main(argv=None) -> int:
         if "=" not in r:
             p.error(f"{r!r}: give NAME=CONFIG.py[:ARG]")
         specs.append(r.split("=", 1))
-    cores = ([int(c) for c in a.cores.split(",")] if a.cores else list(range(max(a.parallel, 1))) if a.pin
-             else [None] * max(a.parallel, 1))  # None: not pinned
+    n = max(a.parallel, 1)
+    cores = [int(c) for c in a.cores.split(",")] if a.cores else list(range(n)) if a.pin else [None] * n
     free: queue.Queue = queue.Queue()
     for c in cores:
         free.put(c)
