@@ -46,10 +46,12 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.stft_floor = 1e-8  # its input is (|X|^2 + floor)^0.15: the floor bounds gradients at silent bins
     c.model.periods = "2,3,5,7,11"  # periods of the period discriminator (HiFi-GAN's MPD)
     c.model.period_channels = 16  # its first convolution's width (then 2x, 4x, 4x)
+    c.model.acf_resolutions = "512"  # frame sizes (hop n/4) of the autocorrelation D (width: stft_channels)
     # the discriminators, comma-separated: wave (WaveGAN's D), stft (multi-resolution STFT
     # magnitudes, models.SpectralDiscriminator), period (samples p apart, HiFi-GAN's MPD,
-    # models.PeriodDiscriminator); each gets the strategy's head and its own optimizer state,
-    # and both players' objectives sum over them
+    # models.PeriodDiscriminator), acf (each frame's normalised autocorrelation: its period);
+    # each gets the strategy's head and its own optimizer state, and both players' objectives
+    # sum over them
     c.discriminators = "wave"
 
     c.conditioning = "concat"  # none | concat | sample_in_channel | acgan | projection

@@ -23,7 +23,8 @@ fakes are G's earlier ones of the same word, on average ~1000 steps old: against
 (HiFi-GAN's multi-period D beside the others: samples 2, 3, 5, 7 and 11 apart, for voicing), if
 (the istft G writes each frame's phase advance, its instantaneous frequency, instead of its phase:
 GANSynth's representation, under which a steady harmonic is one constant output, scaled to
-pi/8 per unit (``model.istft_if_scale``); for voicing).
+pi/8 per unit (``model.istft_if_scale``); for voicing), acf (a D that reads each 64 ms frame's
+normalised autocorrelation, whose peak at the pitch period is what makes a frame voiced; for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -44,6 +45,7 @@ COMPONENTS = {
     "replay": lambda c: c.update({"replay": 0.25}),
     "period": lambda c: c.update({"discriminators": c.discriminators + ",period"}),
     "if": lambda c: c.model.update({"istft_phase": "if"}),
+    "acf": lambda c: c.update({"discriminators": c.discriminators + ",acf"}),
 }
 # the best stack per CPU-minute in the screens (RESULTS.md); istft joined in round 10 (3 of 3 seeds
 # past 90% at 30 minutes of both cores, against 1 of 3 without it)

@@ -87,6 +87,27 @@ def test_stft_magnitude_of_a_tone_peaks_at_its_bin():
     assert slope[0] > 10 * slope[1]
 
 
+def test_frame_autocorrelation_peaks_at_the_pitch_period_and_is_zero_for_noise_and_silence():
+    sr, n = 8000, 512
+    t = np.arange(4096) / sr
+    voiced = 0.3 * sum(np.sin(2 * np.pi * 125 * h * t) / h for h in range(1, 20))  # period 64 samples
+    noise = 0.1 * np.random.default_rng(0).standard_normal(4096)
+    x = jnp.asarray(np.stack([voiced, noise, 1e-4 * voiced, 0 * t]).astype(np.float32))
+    r = np.asarray(models.frame_autocorrelation(x, n, n // 4))  # lags 1..256
+    assert r.shape == (4, 1 + 4096 // 128, n // 2)
+    inner = r[:, 4:-4]  # frames away from the reflect-padded ends
+    np.testing.assert_allclose(inner[0][:, [63, 127, 191, 255]], 1.0, atol=0.01)  # the period and its multiples
+    assert (inner[0][:, 31] < -0.4).all()  # half a period apart: anti-correlated
+    assert np.abs(inner[1]).mean() < 0.1
+    assert np.abs(r[2]).max() < 0.01 and np.abs(r[3]).max() == 0  # below -60 dBFS: nothing
+    # it is the windowed frame's autocorrelation over the window's own (Boersma 1993)
+    f = np.asarray(models._windowed_frames(x[:1], n, n // 4))[0, 10].astype(np.float64)
+    w = models._hann(n)
+    rx, rw = ([a[:n - k] @ a[k:] for k in range(n // 2 + 1)] for a in (f, w))
+    rx, rw = np.array(rx), np.array(rw)
+    np.testing.assert_allclose(r[0, 10], rx[1:] / (rx[0] + 1e-6 * rw[0]) / (rw[1:] / rw[0]), atol=1e-4)
+
+
 def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
     x = jnp.arange(14.0)[None]
     np.testing.assert_array_equal(models.fold_period(x, 2)[0], [np.arange(0, 14, 2), np.arange(1, 14, 2)])
@@ -97,11 +118,12 @@ def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
     np.testing.assert_array_equal(folded[0, 4], [4, 9, 12])
 
 
-@pytest.mark.parametrize("kind", ["stft", "period"])
+@pytest.mark.parametrize("kind", ["stft", "period", "acf"])
 @pytest.mark.parametrize("strategy", ["concat", "acgan", "projection"])
 def test_spectral_and_period_discriminators_condition_on_the_label_and_pass_gradients(strategy, kind):
-    D = (models.SpectralDiscriminator(num_classes=3, conditioning=strategy, resolutions=(64, 128), channels=8)
-         if kind == "stft" else
+    D = (models.SpectralDiscriminator(num_classes=3, conditioning=strategy, resolutions=(64, 128), channels=8,
+                                      representation="magnitude" if kind == "stft" else "autocorrelation")
+         if kind in ("stft", "acf") else
          models.PeriodDiscriminator(num_classes=3, conditioning=strategy, periods=(2, 3), channels=4))
     x = jax.random.normal(jax.random.key(0), (2, 1024))
     p = D.init(jax.random.key(1), x, jnp.array([0, 1]))
@@ -143,9 +165,11 @@ def _with(config, **kw):
 def test_bad_recipe_values_are_refused(smoke_config):
     for kw, match in [(dict(augment=1.5), "augment=1.5"), (dict(feature_matching=-1.0), "feature_matching"),
                       (dict(discriminators="stft"), "stft_resolutions"),
-                      (dict(discriminators="wave,period"), "model.periods='2,100'")]:
+                      (dict(discriminators="wave,period"), "model.periods='2,100'"),
+                      (dict(discriminators="wave,acf"), "model.acf_resolutions='4096'")]:
         c = _with(smoke_config, **kw)
-        c.model.update({"stft_resolutions": "64,4096", "periods": "2,100"})  # over L / 2; over L / 64
+        # over L / 2; over L / 64; over L / 2
+        c.model.update({"stft_resolutions": "64,4096", "periods": "2,100", "acf_resolutions": "4096"})
         with pytest.raises(ValueError, match=match):
             train.Run(c)
 

@@ -61,7 +61,7 @@ def test_branch_from_another_run_carries_its_whole_state_and_clock(smoke_config,
     smoke_config.num_steps, smoke_config.checkpoint_every, smoke_config.sample_every = 4, 2, 100
     whole = train.train_and_evaluate(smoke_config, tmp_path / "whole")
     smoke_config.num_steps = 2
-    train.train_and_evaluate(smoke_config, tmp_path / "parent")
+    parent = train.train_and_evaluate(smoke_config, tmp_path / "parent").state
     (tmp_path / "parent" / "clock.json").write_text(json.dumps({"2": 600.0}))
     smoke_config.num_steps, smoke_config.init_from = 4, str(tmp_path / "parent") + ":2"
     branch = train.train_and_evaluate(smoke_config, tmp_path / "branch")
@@ -81,6 +81,18 @@ def test_branch_from_another_run_carries_its_whole_state_and_clock(smoke_config,
     smoke_config.replay, smoke_config.init_from = 0.0, str(tmp_path / "replayed")
     with pytest.raises(ValueError, match="keeps a replay buffer"):
         train.train_and_evaluate(smoke_config, tmp_path / "bad")
+    smoke_config.discriminators, smoke_config.model.acf_resolutions = "wave,acf", "64"
+    smoke_config.init_from, smoke_config.num_steps = str(tmp_path / "parent"), 2
+    grown = train.train_and_evaluate(smoke_config, tmp_path / "grown").state  # a branch may add a D
+    assert set(grown.d_params) == set(grown.d_opt) == {"wave", "acf"}
+    for a, b in zip(leaves((grown.g_params, grown.d_params["wave"], grown.d_opt["wave"])),
+                    leaves((parent.g_params, parent.d_params["wave"], parent.d_opt["wave"]))):
+        np.testing.assert_array_equal(a, b)
+    assert int(grown.d_opt["acf"][0].count) == 0  # the new D starts fresh
+    smoke_config.discriminators, smoke_config.init_from = "acf", str(tmp_path / "grown")
+    with pytest.raises(ValueError, match="drops discriminator.*wave"):
+        train.train_and_evaluate(smoke_config, tmp_path / "bad")
+    smoke_config.discriminators = "wave"
     for spec, match in [(str(tmp_path / "nothing"), "not a training run"),
                         (str(tmp_path / "parent") + ":3", r"no checkpoint 3 .*have \[2\]"),
                         (str(tmp_path / "parent") + ":best", "no best checkpoint")]:

@@ -331,27 +331,62 @@ class Discriminator(nn.Module):
                 tuple(feats))
 
 
-def stft_magnitude(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-8) -> jax.Array:
-    """Compressed STFT magnitude (|X|^2 + floor)^0.15 (about |X|^0.3) of audio [B, L] with a
-    periodic Hann window, frames centred by reflect padding: -> [B, 1 + L // hop, n_fft // 2 + 1]
-    (``hop`` divides ``n_fft``). The floor bounds the slope at quiet bins: d/d|X| peaks near
-    |X|^2 = 1.4 floor at 0.17 floor^-0.35 (106 at 1e-8, 4.2 at 1e-4, against 0.3 at |X| = 1), so a
-    low floor makes D's input gradient, which R1 penalises, come from the quietest bins.
-
-    Frames are stacked slices and the DFT is a matmul with a cosine and a sine table: on XLA CPU a
-    gather and ``jnp.fft.rfft`` made the spectral D's step (gradient penalty included) 3x slower."""
+def _windowed_frames(audio: jax.Array, n_fft: int, hop: int) -> jax.Array:
+    """audio [B, L] -> Hann-windowed (periodic) frames [B, 1 + L // hop, n_fft], centred by reflect
+    padding (``hop`` divides ``n_fft``). Frames are stacked slices: on XLA CPU a gather was slower."""
     x = jnp.pad(audio, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
     blocks = x[:, :x.shape[1] // hop * hop].reshape(x.shape[0], -1, hop)  # [B, nb, hop]
     k = n_fft // hop
     frames_n = blocks.shape[1] - k + 1
     frames = jnp.concatenate([blocks[:, j:j + frames_n] for j in range(k)], axis=-1)  # [B, T, n_fft]
-    t = np.arange(n_fft)
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * t / n_fft)
-    angle = 2 * np.pi * np.outer(t, np.arange(n_fft // 2 + 1)) / n_fft
-    table = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1) * window[:, None]  # [n_fft, 2F]
-    spec = frames @ jnp.asarray(table, audio.dtype)
-    re, im = jnp.split(spec, 2, axis=-1)
-    return (re ** 2 + im ** 2 + floor) ** 0.15
+    return frames * jnp.asarray(_hann(n_fft), audio.dtype)
+
+
+def _hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+
+
+def _power_spectrum(frames: jax.Array, n_dft: int) -> jax.Array:
+    """frames [..., n] -> |DFT_{n_dft}|^2 [..., n_dft // 2 + 1] (zero-padded to n_dft >= n), as a
+    matmul with a cosine and a sine table (``jnp.fft.rfft`` made the spectral D's step 3x slower
+    on XLA CPU)."""
+    angle = 2 * np.pi * np.outer(np.arange(frames.shape[-1]), np.arange(n_dft // 2 + 1)) / n_dft
+    table = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)  # [n, 2F]
+    re, im = jnp.split(frames @ jnp.asarray(table, frames.dtype), 2, axis=-1)
+    return re ** 2 + im ** 2
+
+
+def stft_magnitude(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-8) -> jax.Array:
+    """Compressed STFT magnitude (|X|^2 + floor)^0.15 (about |X|^0.3) of audio [B, L] with a
+    periodic Hann window, frames centred by reflect padding: -> [B, 1 + L // hop, n_fft // 2 + 1]
+    (``hop`` divides ``n_fft``). The floor bounds the slope at quiet bins: d/d|X| peaks near
+    |X|^2 = 1.4 floor at 0.17 floor^-0.35 (106 at 1e-8, 4.2 at 1e-4, against 0.3 at |X| = 1), so a
+    low floor makes D's input gradient, which R1 penalises, come from the quietest bins."""
+    return (_power_spectrum(_windowed_frames(audio, n_fft, hop), n_fft) + floor) ** 0.15
+
+
+def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: float = -60.0) -> jax.Array:
+    """Normalised autocorrelation of each Hann-windowed frame, lags 1..n_fft // 2:
+    audio [B, L] -> [B, 1 + L // hop, n_fft // 2].
+
+    r(tau) = sum_j x_j x_{j+tau} of the windowed frame, through its power spectrum zero-padded to
+    2 n_fft (no circular wrap), divided by (r(0) + floor) and by the window's own normalised
+    autocorrelation (Boersma 1993, Praat's pitch tracker), so a periodic frame reads ~1 at its
+    period and its multiples at every lag up to n_fft / 2, white noise ~0, and a frame below
+    ``floor_db`` dBFS RMS ~0. A voiced frame is one with a peak at a lag of 1/F0: the quantity
+    that ``speech.voiced_frames`` thresholds, which a magnitude spectrogram holds only as a comb
+    of harmonics and the waveform D only across its strided filters."""
+    frames = _windowed_frames(audio, n_fft, hop)
+    n, lags = n_fft, n_fft // 2
+    k = np.arange(n + 1)
+    # r(tau) = (1 / 2n) sum over the 2n bins of P_k cos(pi k tau / n); the one-sided bins count twice
+    weight = np.where((k == 0) | (k == n), 1.0, 2.0) / (2 * n)
+    table = weight[:, None] * np.cos(np.pi * np.outer(k, np.arange(lags + 1)) / n)  # [n + 1, lags + 1]
+    r = _power_spectrum(frames, 2 * n) @ jnp.asarray(table, audio.dtype)  # [B, T, lags + 1]
+    w = _hann(n)
+    r_w = np.array([np.dot(w[:n - t], w[t:]) for t in range(lags + 1)])
+    floor = 10 ** (floor_db / 10) * r_w[0]  # r(0) of a frame at floor_db RMS
+    return r[..., 1:] / (r[..., :1] + floor) / jnp.asarray(r_w[1:] / r_w[0], audio.dtype)
 
 
 class SpectralDiscriminator(nn.Module):
@@ -360,7 +395,9 @@ class SpectralDiscriminator(nn.Module):
 
     For each FFT size n (hop n / 4) the compressed magnitude [B, T, n/2 + 1] is read as a sequence
     of T frames with the frequency bins as channels (so the first layer is a learned filterbank
-    over the whole spectrum: harmonics and formants are patterns across bins) by four 1-D
+    over the whole spectrum: harmonics and formants are patterns across bins); with
+    ``representation="autocorrelation"`` (the ``acf`` discriminator) the frames' normalised
+    autocorrelation [B, T, n/2] instead, lags as channels (a frame's period). Then four 1-D
     convolutions over time (``channels`` wide; kernels 5, 5, 5, 3; stride 1; LeakyReLU 0.2); the time mean of the last ones goes to the strategy's head (plain, projection
     or acgan; input-conditioning strategies append one-hot channels to the frames). Logits and
     class logits are averaged over the resolutions. (2-D convolutions over the spectrogram, as in
@@ -374,6 +411,7 @@ class SpectralDiscriminator(nn.Module):
     channels: int = 32
     floor: float = 1e-8
     fake_class: bool = False
+    representation: str = "magnitude"  # | "autocorrelation"
 
     @nn.compact
     def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array | None = None):
@@ -381,7 +419,8 @@ class SpectralDiscriminator(nn.Module):
         strategy = cond_lib.get(self.conditioning)
         outs, feats = [], []
         for n in self.resolutions:
-            h = stft_magnitude(audio, n, n // 4, self.floor)  # [B, T, F]
+            h = (stft_magnitude(audio, n, n // 4, self.floor) if self.representation == "magnitude" else
+                 frame_autocorrelation(audio, n, n // 4))  # [B, T, F]
             if strategy.discriminator_input is not cond_lib.STRATEGIES["none"].discriminator_input:
                 h = cond_lib.STRATEGIES["concat"].discriminator_input(h, labels, self.num_classes)
             for i, kernel in enumerate((5, 5, 5, 3)):
@@ -479,7 +518,7 @@ class PeriodDiscriminator(nn.Module):
         return logits, class_logits, tuple(feats)
 
 
-DISCRIMINATORS = ("wave", "stft", "period")
+DISCRIMINATORS = ("wave", "stft", "period", "acf")
 
 
 def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
@@ -493,7 +532,9 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
             "stft": lambda: SpectralDiscriminator(**kw, resolutions=stft_sizes(config), fake_class=fake,
                                                  channels=m.stft_channels, floor=m.stft_floor),
             "period": lambda: PeriodDiscriminator(**kw, periods=period_sizes(config), fake_class=fake,
-                                                  channels=m.period_channels)}
+                                                  channels=m.period_channels),
+            "acf": lambda: SpectralDiscriminator(**kw, resolutions=acf_sizes(config), fake_class=fake,
+                                                channels=m.stft_channels, representation="autocorrelation")}
     if m.generator not in GENERATORS:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
     if m.istft_phase not in ISTFT_PHASES:
@@ -523,6 +564,13 @@ def stft_sizes(config) -> tuple[int, ...]:
     half = config.model.length // 2
     return _sizes(config, "stft_resolutions", 16, half,
                   f"FFT sizes between 16 and model.length / 2 = {half}", "128,256,512")
+
+
+def acf_sizes(config) -> tuple[int, ...]:
+    """``config.model.acf_resolutions`` ("512") as frame sizes between 16 and half the clip."""
+    half = config.model.length // 2
+    return _sizes(config, "acf_resolutions", 16, half, f"frame sizes between 16 and model.length / 2 = {half}",
+                  "512")
 
 
 def period_sizes(config) -> tuple[int, ...]:

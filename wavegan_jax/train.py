@@ -848,16 +848,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 def restore_branch(spec: str, state, stacked: bool = False):
     """``(state, training seconds)`` of the checkpoint that ``init_from`` names: "WORKDIR",
     "WORKDIR:latest", "WORKDIR:best" or "WORKDIR:STEP", restored like ``state`` (which must have
-    the same shapes: same model, optimizers and seeds). The seconds are the parent's training time
-    at that step (clock.json), 0 when it recorded none."""
+    the same shapes: same model, optimizers and seeds), except that the branch may add
+    discriminators: those start from ``state``'s fresh parameters and optimizer state. The seconds
+    are the parent's training time at that step (clock.json), 0 when it recorded none."""
     src, _, which = spec.rpartition(":")
     if not src or not (which in ("best", "latest") or which.isdigit()):
         src, which = spec, "latest"
     src = Path(src)
     if not (src / "config.json").exists():
         raise FileNotFoundError(f"init_from={spec!r}: {src} is not a training run (no config.json)")
+    parent = saved_config(src)
+    parent_ds = models.discriminator_names(parent)
+    dropped = [n for n in parent_ds if n not in state.d_params]
+    if dropped:
+        raise ValueError(f"init_from={spec!r}: the branch drops discriminator(s) {', '.join(dropped)} of "
+                         f"its parent ({parent.discriminators}); a branch may add discriminators, not drop them")
+    added = {n: (state.d_params[n], state.d_opt[n]) for n in state.d_params if n not in parent_ds}
+    state = state.replace(d_params={n: state.d_params[n] for n in parent_ds},
+                          d_opt={n: state.d_opt[n] for n in parent_ds})
     fresh_replay = state.replay
-    if not saved_config(src).replay:  # the parent kept no buffer: the branch starts an empty one
+    if not parent.replay:  # the parent kept no buffer: the branch starts an empty one
         state = state.replace(replay=None)
     elif fresh_replay is None:
         raise ValueError(f"init_from={spec!r}: {src} keeps a replay buffer (replay > 0); a branch of it "
@@ -871,6 +881,10 @@ def restore_branch(spec: str, state, stacked: bool = False):
         raise type(e)(f"init_from={spec!r}: {e}") from None
     if restored.replay is None:
         restored = restored.replace(replay=fresh_replay)
+    if added:
+        log.info("branch adds discriminator(s) %s, starting fresh", ", ".join(added))
+        restored = restored.replace(d_params={**restored.d_params, **{n: p for n, (p, _) in added.items()}},
+                                    d_opt={**restored.d_opt, **{n: o for n, (_, o) in added.items()}})
     return restored, _seconds_at(src, step)
 
 
