@@ -47,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.periods = "2,3,5,7,11"  # periods of the period discriminator (HiFi-GAN's MPD)
     c.model.period_channels = 16  # its first convolution's width (then 2x, 4x, 4x)
     c.model.acf_resolutions = "512"  # frame sizes (hop n/4) of the autocorrelation D (width: stft_channels)
+    c.model.acf_rms = False  # its frames' autocorrelation weighted by their RMS (bounded input gradient)
     # the discriminators, comma-separated: wave (WaveGAN's D), stft (multi-resolution STFT
     # magnitudes, models.SpectralDiscriminator), period (samples p apart, HiFi-GAN's MPD,
     # models.PeriodDiscriminator), acf (each frame's normalised autocorrelation: its period);

@@ -365,7 +365,8 @@ def stft_magnitude(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-8) 
     return (_power_spectrum(_windowed_frames(audio, n_fft, hop), n_fft) + floor) ** 0.15
 
 
-def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: float = -60.0) -> jax.Array:
+def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: float = -60.0,
+                          rms_weighted: bool = False) -> jax.Array:
     """Normalised autocorrelation of each Hann-windowed frame, lags 1..n_fft // 2:
     audio [B, L] -> [B, 1 + L // hop, n_fft // 2].
 
@@ -375,7 +376,11 @@ def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: floa
     period and its multiples at every lag up to n_fft / 2, white noise ~0, and a frame below
     ``floor_db`` dBFS RMS ~0. A voiced frame is one with a peak at a lag of 1/F0: the quantity
     that ``speech.voiced_frames`` thresholds, which a magnitude spectrogram holds only as a comb
-    of harmonics and the waveform D only across its strided filters."""
+    of harmonics and the waveform D only across its strided filters.
+
+    ``rms_weighted`` multiplies each frame's values by its RMS (r(tau) / sqrt(r(0))): loud frames
+    count more, and the input gradient is the same at every level (the plain normalisation's grows
+    as 1 / RMS in quiet frames, where R1 on the real clips then penalises D for reading them)."""
     frames = _windowed_frames(audio, n_fft, hop)
     n, lags = n_fft, n_fft // 2
     k = np.arange(n + 1)
@@ -386,7 +391,8 @@ def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: floa
     w = _hann(n)
     r_w = np.array([np.dot(w[:n - t], w[t:]) for t in range(lags + 1)])
     floor = 10 ** (floor_db / 10) * r_w[0]  # r(0) of a frame at floor_db RMS
-    return r[..., 1:] / (r[..., :1] + floor) / jnp.asarray(r_w[1:] / r_w[0], audio.dtype)
+    norm = r[..., 1:] / (r[..., :1] + floor) / jnp.asarray(r_w[1:] / r_w[0], audio.dtype)
+    return norm * jnp.sqrt((r[..., :1] + floor) / r_w[0]) if rms_weighted else norm
 
 
 class SpectralDiscriminator(nn.Module):
@@ -411,7 +417,7 @@ class SpectralDiscriminator(nn.Module):
     channels: int = 32
     floor: float = 1e-8
     fake_class: bool = False
-    representation: str = "magnitude"  # | "autocorrelation"
+    representation: str = "magnitude"  # | "autocorrelation" | "autocorrelation_rms"
 
     @nn.compact
     def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array | None = None):
@@ -420,7 +426,7 @@ class SpectralDiscriminator(nn.Module):
         outs, feats = [], []
         for n in self.resolutions:
             h = (stft_magnitude(audio, n, n // 4, self.floor) if self.representation == "magnitude" else
-                 frame_autocorrelation(audio, n, n // 4))  # [B, T, F]
+                 frame_autocorrelation(audio, n, n // 4, rms_weighted=self.representation.endswith("_rms")))
             if strategy.discriminator_input is not cond_lib.STRATEGIES["none"].discriminator_input:
                 h = cond_lib.STRATEGIES["concat"].discriminator_input(h, labels, self.num_classes)
             for i, kernel in enumerate((5, 5, 5, 3)):
@@ -534,7 +540,8 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
             "period": lambda: PeriodDiscriminator(**kw, periods=period_sizes(config), fake_class=fake,
                                                   channels=m.period_channels),
             "acf": lambda: SpectralDiscriminator(**kw, resolutions=acf_sizes(config), fake_class=fake,
-                                                channels=m.stft_channels, representation="autocorrelation")}
+                                                channels=m.stft_channels,
+                                                representation="autocorrelation_rms" if m.acf_rms else "autocorrelation")}
     if m.generator not in GENERATORS:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
     if m.istft_phase not in ISTFT_PHASES:
