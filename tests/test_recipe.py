@@ -106,6 +106,14 @@ def test_frame_autocorrelation_peaks_at_the_pitch_period_and_is_zero_for_noise_a
     rx, rw = ([a[:n - k] @ a[k:] for k in range(n // 2 + 1)] for a in (f, w))
     rx, rw = np.array(rx), np.array(rw)
     np.testing.assert_allclose(r[0, 10], rx[1:] / (rx[0] + 1e-6 * rw[0]) / (rw[1:] / rw[0]), atol=1e-4)
+    # the input gradient: ~1 / RMS without weighting, the same at every level with RMS weighting
+    loud_quiet = jnp.asarray(np.stack([voiced, 1e-2 * voiced]).astype(np.float32))  # 40 dB apart
+    for rms, lo, hi in ((False, 20, 200), (True, 0.5, 2)):
+        f = lambda a, i: models.frame_autocorrelation(a, n, n // 4, rms_weighted=rms)[i].sum()
+        g = [float(jnp.linalg.norm(jax.grad(f)(loud_quiet, i)[i])) for i in (0, 1)]
+        assert lo < g[1] / g[0] < hi
+    weighted = np.asarray(models.frame_autocorrelation(x, n, n // 4, rms_weighted=True))
+    np.testing.assert_allclose(weighted[0, 10], r[0, 10] * np.sqrt((rx[0] + 1e-6 * rw[0]) / rw[0]), rtol=1e-3)
 
 
 def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
@@ -289,6 +297,15 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     with pytest.raises(ValueError, match="positive fraction of pi"):
         models.build(smoke_config, 2)
     smoke_config.model.istft_if_scale = 0.125
+    smoke_config.model.update({"istft_phase": "absolute", "istft_fft": 512})  # finer frames, same hop
+    G, _ = models.build(smoke_config, 2)
+    p512 = G.init(jax.random.key(3), z, jnp.array([0, 0]))
+    assert p512["params"]["frames"]["kernel"].shape[-1] == 2 * 257
+    assert G.apply(p512, z, jnp.array([0, 0])).shape == a.shape
+    smoke_config.model.istft_fft = 96
+    with pytest.raises(ValueError, match="istft_fft=96; give a multiple of the hop 64"):
+        models.build(smoke_config, 2)
+    smoke_config.model.istft_fft = 256
     smoke_config.model.istft_phase = "gansynth"
     with pytest.raises(ValueError, match="known: absolute, if"):
         models.build(smoke_config, 2)

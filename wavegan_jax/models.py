@@ -231,11 +231,14 @@ def istft(log_magnitude: jax.Array, phase: jax.Array, n_fft: int, hop: int) -> j
     return out[:, n_fft // 2:n_fft // 2 + n * hop]
 
 
+ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
+
+
 class ISTFTGenerator(Generator):
     """z: [B, latent_dim], labels: [B] int -> audio [B, length] in [-1, 1], written as STFT frames.
 
     Instead of upsampling to the sample rate, G works at the frame rate (one frame per ``HOP`` = 64
-    samples, FFT size 256) and its last layer gives each frame's log-magnitude and phase, which
+    samples, FFT size ``n_fft``, 256 by default) and its last layer gives each frame's log-magnitude and phase, which
     ``istft`` turns into audio (iSTFTNet, Vocos): a harmonic is one output per frame and bin
     rather than a phase-coherent pattern that five transposed convolutions must build.
     dense -> [B, length/1024, 16 d] -> ReLU -> conditioning -> 2 x (upsample by 4: 8d, ``channels``)
@@ -247,6 +250,7 @@ class ISTFTGenerator(Generator):
     blocks: int = 2
     phase: str = "absolute"  # absolute: each frame's phase | if: its advance per frame (phase_from_if)
     if_scale: float = 0.125  # with "if": an output of 1 advances the phase by if_scale * pi per frame
+    n_fft: int = ISTFT_FFT  # frame size (a multiple of HOP): 512 resolves a 100 Hz voice's harmonics at 8 kHz
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
@@ -261,12 +265,12 @@ class ISTFTGenerator(Generator):
             r = nn.relu(nn.Conv(self.channels, (7,), name=f"block{i}_a")(h))
             h = h + nn.Conv(self.channels, (7,), name=f"block{i}_b")(r)
             h = nn.relu(self._film(h, labels, f"block{i}_film"))
-        bins = ISTFT_FFT // 2 + 1
+        bins = self.n_fft // 2 + 1
         out = nn.Dense(2 * bins, kernel_init=nn.initializers.normal(0.01), name="frames")(h)
         phase = out[..., bins:] * np.pi
         if self.phase == "if":  # frame t's phase sums t + 1 outputs: scaled down, or one update
             phase = phase_from_if(phase * self.if_scale)  # moves the last frames' phases 64x as far
-        return jnp.tanh(istft(out[..., :bins], phase, ISTFT_FFT, HOP))
+        return jnp.tanh(istft(out[..., :bins], phase, self.n_fft, HOP))
 
 
 def phase_from_if(increments: jax.Array) -> jax.Array:
@@ -278,7 +282,6 @@ def phase_from_if(increments: jax.Array) -> jax.Array:
     return jnp.cumsum(increments, axis=1)
 
 
-ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
 GENERATORS = ("wave", "istft")
 ISTFT_PHASES = ("absolute", "if")
 
@@ -546,11 +549,13 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
     if m.istft_phase not in ISTFT_PHASES:
         raise ValueError(f"model.istft_phase={m.istft_phase!r}; known: {', '.join(ISTFT_PHASES)}")
+    if m.istft_fft < HOP or m.istft_fft % HOP:
+        raise ValueError(f"model.istft_fft={m.istft_fft}; give a multiple of the hop {HOP}, e.g. 256 or 512")
     if not m.istft_if_scale > 0:
         raise ValueError(f"model.istft_if_scale={m.istft_if_scale}; give a positive fraction of pi, e.g. 0.125")
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
          ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks,
-                        phase=m.istft_phase, if_scale=m.istft_if_scale))
+                        phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
 
