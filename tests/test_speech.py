@@ -108,3 +108,22 @@ def test_voicing_benchmark_splits_by_level_and_reweights():
     assert voicing.at_mix(s, 1.0) == s["voiced|loud"] and voicing.at_mix(s, 0.0) == s["voiced|quiet"]
     loud_only = voicing.level_stats(np.stack([vowel(100), vowel(200)]), SR)
     assert np.isnan(loud_only["voiced|quiet"]) and voicing.at_mix(loud_only, 0.0) == loud_only["voiced"]
+
+
+def test_voicing_benchmark_finds_each_vowels_pitch_band_and_keeps_voicing_through_griffin_lim():
+    """benchmarks/voicing.py: a 100 Hz vowel's active frames fall in the 70-110 Hz band and a
+    180 Hz vowel's in 150-200 Hz, voiced; re-phasing by Griffin-Lim keeps a vowel voiced (its
+    magnitudes hold the harmonics) and noise unvoiced."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import voicing
+
+    assert [b[0] for b in voicing.bands(vowel(100)[None], SR)][0] > 0.9
+    (share, voiced), = [b for (lo, hi), b in zip(voicing.BANDS, voicing.bands(vowel(180)[None], SR)) if lo == 150]
+    assert share > 0.9 and voiced > 0.9
+    noise = 0.1 * negatives.coloured_noise(np.random.default_rng(0), 1, 4096, 0.0)
+    clips = np.concatenate([np.stack([vowel(100), vowel(180)]), noise])
+    after = speech.measures(voicing.rephase(clips, SR, iters=30), SR)["voiced_share"]
+    before = speech.measures(clips, SR)["voiced_share"]
+    assert (after[:2] > 0.8 * before[:2]).all() and after[2] < 0.05
