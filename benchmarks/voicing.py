@@ -13,7 +13,7 @@ and quiet clips wrongly (``loud`` column), or its clips are less periodic at the
 level to the real split's share of loud clips: the part of the gap that is not the mix.
 ``--fsdd`` also prints each speaker's voiced share and level in an FSDD folder (the real range).
 
-Two more tables over all words: ``bands`` splits the active frames by their pitch (YIN's best lag,
+Two more tables over all words: ``bands`` splits the active frames by their pitch (``speech.pitch``,
 ``BANDS``), so a gap confined to low voices (unresolved harmonics) shows as one band's, a noise
 floor on every voice as all bands'; ``--rephase`` re-synthesises the real and generated clips
 from their STFT magnitudes alone (Griffin-Lim, ``REPHASE_FFT`` points, 100 iterations, phases
@@ -27,7 +27,6 @@ import collections
 from pathlib import Path
 
 import numpy as np
-
 import scipy.signal
 
 from wavegan_jax import data as data_lib, sampling, speech
@@ -55,7 +54,7 @@ def at_mix(gen: dict[str, float], loud_share: float) -> float:
 
 
 def bands(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
-    """audio [N, L] -> per ``BANDS`` entry (share of the active frames whose best lag falls in the
+    """audio [N, L] -> per ``BANDS`` entry (share of the active frames whose pitch falls in the
     band, share of those that are voiced)."""
     f = speech.frames(audio, sample_rate)
     active = speech.active_frames(f)

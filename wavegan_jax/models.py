@@ -429,7 +429,7 @@ class SpectralDiscriminator(nn.Module):
         outs, feats = [], []
         for n in self.resolutions:
             h = (stft_magnitude(audio, n, n // 4, self.floor) if self.representation == "magnitude" else
-                 frame_autocorrelation(audio, n, n // 4, rms_weighted=self.representation.endswith("_rms")))
+                 frame_autocorrelation(audio, n, n // 4, rms_weighted=self.representation == "autocorrelation_rms"))
             if strategy.discriminator_input is not cond_lib.STRATEGIES["none"].discriminator_input:
                 h = cond_lib.STRATEGIES["concat"].discriminator_input(h, labels, self.num_classes)
             for i, kernel in enumerate((5, 5, 5, 3)):

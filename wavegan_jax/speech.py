@@ -53,17 +53,9 @@ def active_frames(f: np.ndarray) -> np.ndarray:
     return (db >= ACTIVE_DB) & (db >= db.max(axis=1, keepdims=True) - ACTIVE_RANGE_DB)
 
 
-def periodicity(f: np.ndarray, sample_rate: int) -> np.ndarray:
-    """frames [N, T, W] -> min over the pitch lags of YIN's d'(tau) [N, T] (0 = perfectly
-    periodic, ~1 for white noise, ~2 for brown noise; 1 where the frame's first part holds less
-    than a quarter of its share of the frame's energy, e.g. a lone click near the frame's end)."""
-    return pitch(f, sample_rate)[0]
-
-
-def pitch(f: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """frames [N, T, W] -> (``periodicity`` [N, T], the pitch in Hz [N, T]: YIN's step 4, the
-    minimum of the first dip of d'(tau) below YIN_THRESHOLD (so not a multiple of the period,
-    which dips as low), or the lag of the overall minimum where there is no such dip)."""
+def _dprime(f: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """frames [N, T, W] -> (YIN's d'(tau) over the pitch lags [N, T, hi - lo + 1], whether each
+    frame's first part holds at least a quarter of its share of the frame's energy [N, T], lo)."""
     lo, hi = int(np.floor(sample_rate / F0_MAX)), int(np.ceil(sample_rate / F0_MIN))
     w = f.shape[-1]
     if hi >= w:
@@ -73,16 +65,29 @@ def pitch(f: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     d = np.stack([np.sum((head - f[..., tau:tau + span]) ** 2, axis=-1)
                   for tau in range(1, hi + 1)], axis=-1)  # [N, T, hi]
     dprime = d / np.maximum(np.cumsum(d, axis=-1) / np.arange(1, hi + 1), 1e-30)
-    best = dprime[..., lo - 1:].min(axis=-1)
-    dp = dprime[..., lo - 1:]
+    fair = np.sum(f ** 2, axis=-1) * span / w
+    return dprime[..., lo - 1:], np.sum(head ** 2, axis=-1) >= 0.25 * fair, lo
+
+
+def periodicity(f: np.ndarray, sample_rate: int) -> np.ndarray:
+    """frames [N, T, W] -> min over the pitch lags of YIN's d'(tau) [N, T] (0 = perfectly
+    periodic, ~1 for white noise, ~2 for brown noise; 1 where the frame's first part holds less
+    than a quarter of its share of the frame's energy, e.g. a lone click near the frame's end)."""
+    dp, fair, _ = _dprime(f, sample_rate)
+    return np.where(fair, dp.min(axis=-1), 1.0)
+
+
+def pitch(f: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """frames [N, T, W] -> (``periodicity`` [N, T], the pitch in Hz [N, T]: YIN's step 4, the
+    minimum of the first dip of d'(tau) below YIN_THRESHOLD (so not a multiple of the period,
+    which dips as low), or the lag of the overall minimum where there is no such dip)."""
+    dp, fair, lo = _dprime(f, sample_rate)
     below = dp < YIN_THRESHOLD
     idx = np.arange(dp.shape[-1])
     first = np.argmax(below, axis=-1)[..., None]  # the first lag below the threshold (0 if none)
     dip = below & (idx >= first) & (np.cumsum(~below & (idx > first), axis=-1) == 0)
     lag = np.where(below.any(-1), np.argmin(np.where(dip, dp, np.inf), axis=-1), dp.argmin(-1))
-    f0 = sample_rate / (lo + lag)
-    fair = np.sum(f ** 2, axis=-1) * span / w
-    return np.where(np.sum(head ** 2, axis=-1) >= 0.25 * fair, best, 1.0), f0
+    return np.where(fair, dp.min(axis=-1), 1.0), sample_rate / (lo + lag)
 
 
 def voiced_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:

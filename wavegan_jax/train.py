@@ -863,9 +863,9 @@ def restore_branch(spec: str, state, stacked: bool = False):
     if dropped:
         raise ValueError(f"init_from={spec!r}: the branch drops discriminator(s) {', '.join(dropped)} of "
                          f"its parent ({parent.discriminators}); a branch may add discriminators, not drop them")
-    added = {n: (state.d_params[n], state.d_opt[n]) for n in state.d_params if n not in parent_ds}
-    state = state.replace(d_params={n: state.d_params[n] for n in parent_ds},
-                          d_opt={n: state.d_opt[n] for n in parent_ds})
+    fresh_d, fresh_opt = state.d_params, state.d_opt
+    added = [n for n in fresh_d if n not in parent_ds]
+    state = state.replace(d_params={n: fresh_d[n] for n in parent_ds}, d_opt={n: fresh_opt[n] for n in parent_ds})
     fresh_replay = state.replay
     if not parent.replay:  # the parent kept no buffer: the branch starts an empty one
         state = state.replace(replay=None)
@@ -883,8 +883,7 @@ def restore_branch(spec: str, state, stacked: bool = False):
         restored = restored.replace(replay=fresh_replay)
     if added:
         log.info("branch adds discriminator(s) %s, starting fresh", ", ".join(added))
-        restored = restored.replace(d_params={**restored.d_params, **{n: p for n, (p, _) in added.items()}},
-                                    d_opt={**restored.d_opt, **{n: o for n, (_, o) in added.items()}})
+        restored = restored.replace(d_params={**fresh_d, **restored.d_params}, d_opt={**fresh_opt, **restored.d_opt})
     return restored, _seconds_at(src, step)
 
 
