@@ -271,6 +271,26 @@ def test_phase_from_if_keeps_a_sinusoid_in_phase_across_frames():
     assert np.abs(flat).max() < 0.01 * peak
 
 
+def test_harmonic_source_sums_harmonics_of_its_pitch_and_silences_the_aliased():
+    """A 200 Hz pitch with harmonics 1 and 3 (amplitudes 0.5, 0.25) gives peaks at 200 and 600 Hz
+    only; a pitch gliding 100 -> 300 Hz has no click (the next sample is always near); harmonic 2
+    of a 3 kHz pitch (6 kHz, past the 4 kHz Nyquist frequency) is silenced."""
+    sr, hop, n = 8000, models.HOP, 125  # one second: 1 Hz between FFT bins
+    amp = np.zeros((1, n, 4), np.float32)
+    amp[..., 0], amp[..., 2] = 0.5, 0.25
+    y = np.asarray(models.harmonic_source(jnp.full((1, n), 200.0), jnp.asarray(amp), hop, sr))[0]
+    assert y.shape == (n * hop,)
+    spec = np.abs(np.fft.rfft(y)) / (len(y) / 2)  # a sinusoid's amplitude at its bin
+    hz = np.fft.rfftfreq(len(y), 1 / sr)
+    np.testing.assert_allclose([spec[hz == 200][0], spec[hz == 600][0]], [0.5, 0.25], atol=0.01)
+    assert spec[(hz != 200) & (hz != 600)].max() < 0.01
+    glide = np.asarray(models.harmonic_source(jnp.linspace(100.0, 300.0, n)[None], jnp.asarray(amp[..., :1]), hop, sr))[0]
+    assert np.abs(np.diff(glide)).max() < 0.5 * 2 * np.pi * 300 / sr * 1.01  # at most the top pitch's slope
+    high = np.zeros((1, n, 2), np.float32)
+    high[..., 1] = 0.5  # only harmonic 2
+    assert np.abs(np.asarray(models.harmonic_source(jnp.full((1, n), 3000.0), jnp.asarray(high), hop, sr))).max() == 0
+
+
 def test_istft_generator_trains_and_follows_the_label(smoke_config):
     smoke_config.update({"conditioning": "acgan", "loss": "hinge", "r1_gamma": 1.0, "n_critic": 1,
                          "discriminators": "wave,stft", "feature_matching": 1.0})
@@ -306,6 +326,18 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     with pytest.raises(ValueError, match="istft_fft=96; give a multiple of the hop 64"):
         models.build(smoke_config, 2)
     smoke_config.model.istft_fft = 256
+    smoke_config.model.istft_harmonics = 8  # a harmonic source beside the frames
+    G, _ = models.build(smoke_config, 2)
+    ph = G.init(jax.random.key(3), z, jnp.array([0, 0]))
+    assert ph["params"]["harmonic"]["kernel"].shape[-1] == 2 + 8  # pitch, loudness, 8 shares
+    h = G.apply(ph, z, jnp.array([0, 0]))
+    assert h.shape == a.shape and np.isfinite(h).all()
+    pitch_grad = jax.grad(lambda p: jnp.sum(G.apply(p, z, jnp.array([0, 0])) ** 2))(ph)["params"]["harmonic"]["kernel"]
+    assert float(jnp.abs(pitch_grad[:, 0]).max()) > 0  # the pitch output learns through the sinusoids
+    smoke_config.model.istft_harmonics = -1
+    with pytest.raises(ValueError, match="istft_harmonics=-1; give 0"):
+        models.build(smoke_config, 2)
+    smoke_config.model.istft_harmonics = 0
     smoke_config.model.istft_phase = "gansynth"
     with pytest.raises(ValueError, match="known: absolute, if"):
         models.build(smoke_config, 2)

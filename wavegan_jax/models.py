@@ -232,6 +232,32 @@ def istft(log_magnitude: jax.Array, phase: jax.Array, n_fft: int, hop: int) -> j
 
 
 ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
+F0_RANGE = (50.0, 500.0)  # Hz: the harmonic source's pitch range (FSDD's voices: 70-400 Hz)
+
+
+def _frames_to_samples(x: jax.Array, hop: int) -> jax.Array:
+    """Per-frame values [B, N, ...] -> per-sample [B, N * hop, ...], linear between frame t at
+    sample t * hop (where ``istft`` centres frame t) and frame t + 1; held after the last frame."""
+    nxt = jnp.concatenate([x[:, 1:], x[:, -1:]], axis=1)
+    w = (np.arange(hop) / hop).astype(np.float32).reshape((1, 1, hop) + (1,) * (x.ndim - 2))
+    up = x[:, :, None] * (1 - w) + nxt[:, :, None] * w  # [B, N, hop, ...]
+    return up.reshape((x.shape[0], x.shape[1] * hop) + x.shape[2:])
+
+
+def harmonic_source(f0: jax.Array, amplitudes: jax.Array, hop: int, sample_rate: int) -> jax.Array:
+    """A sum of harmonics (DDSP's additive synthesiser): pitch f0 [B, N] in Hz and the amplitude
+    of harmonics 1..K [B, N, K] per frame -> audio [B, N * hop] = sum_k a_k(t) sin(k phi(t)).
+
+    Both are interpolated linearly to the sample rate; phi is 2 pi times the running sum of
+    f0 / sample_rate (cycles, wrapped to [0, 1) before the multiplication), so the pitch glides
+    without clicks; a harmonic at or above the Nyquist frequency is silenced, not aliased."""
+    f = _frames_to_samples(f0, hop)  # [B, T]
+    a = _frames_to_samples(amplitudes, hop)  # [B, T, K]
+    k = np.arange(1, amplitudes.shape[-1] + 1, dtype=np.float32)
+    cycles = jnp.cumsum(f / sample_rate, axis=1)
+    cycles = cycles - jax.lax.stop_gradient(jnp.floor(cycles))
+    a = jnp.where(f[..., None] * k < sample_rate / 2, a, 0.0)
+    return jnp.sum(a * jnp.sin(2 * np.pi * cycles[..., None] * k), axis=-1)
 
 
 class ISTFTGenerator(Generator):
@@ -244,6 +270,10 @@ class ISTFTGenerator(Generator):
     dense -> [B, length/1024, 16 d] -> ReLU -> conditioning -> 2 x (upsample by 4: 8d, ``channels``)
     -> ``blocks`` x residual (conv 7, ReLU, conv 7) -> dense 2 (n_fft/2 + 1) -> istft -> tanh.
     With ``film`` (and classes) each layer and block is followed by a per-class scale and shift.
+    With ``harmonics`` K > 0, a second dense head gives each frame a pitch (in ``F0_RANGE``), a
+    loudness and a distribution over K harmonics, and ``harmonic_source``'s sum of sinusoids is
+    added to the iSTFT's output before the tanh (harmonic plus noise, as in DDSP): a voiced frame
+    is then a few outputs, not a comb of bins with matching phases.
     """
 
     channels: int = 128  # the fields before these are Generator's
@@ -251,6 +281,8 @@ class ISTFTGenerator(Generator):
     phase: str = "absolute"  # absolute: each frame's phase | if: its advance per frame (phase_from_if)
     if_scale: float = 0.125  # with "if": an output of 1 advances the phase by if_scale * pi per frame
     n_fft: int = ISTFT_FFT  # frame size (a multiple of HOP): 512 resolves a 100 Hz voice's harmonics at 8 kHz
+    harmonics: int = 0  # K > 0: a harmonic source of K sinusoids beside the frames
+    sample_rate: int = 8000  # Hz, for the harmonic source's pitch
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
@@ -270,7 +302,14 @@ class ISTFTGenerator(Generator):
         phase = out[..., bins:] * np.pi
         if self.phase == "if":  # frame t's phase sums t + 1 outputs: scaled down, or one update
             phase = phase_from_if(phase * self.if_scale)  # moves the last frames' phases 64x as far
-        return jnp.tanh(istft(out[..., :bins], phase, self.n_fft, HOP))
+        audio = istft(out[..., :bins], phase, self.n_fft, HOP)
+        if self.harmonics:
+            src = nn.Dense(2 + self.harmonics, kernel_init=nn.initializers.normal(0.01), name="harmonic")(h)
+            lo, hi = F0_RANGE  # an output of 0 is their geometric mean, 158 Hz
+            f0 = lo * (hi / lo) ** nn.sigmoid(src[..., 0])  # [B, N]
+            loudness = nn.softplus(src[..., 1] - 3.0)  # [B, N]: 0.05 at first, quieter than speech
+            audio = audio + harmonic_source(f0, loudness[..., None] * nn.softmax(src[..., 2:]), HOP, self.sample_rate)
+        return jnp.tanh(audio)
 
 
 def phase_from_if(increments: jax.Array) -> jax.Array:
@@ -551,11 +590,14 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.istft_phase={m.istft_phase!r}; known: {', '.join(ISTFT_PHASES)}")
     if m.istft_fft < HOP or m.istft_fft % HOP:
         raise ValueError(f"model.istft_fft={m.istft_fft}; give a multiple of the hop {HOP}, e.g. 256 or 512")
+    if m.istft_harmonics < 0:
+        raise ValueError(f"model.istft_harmonics={m.istft_harmonics}; give 0 (none) or a number of harmonics, e.g. 40")
     if not m.istft_if_scale > 0:
         raise ValueError(f"model.istft_if_scale={m.istft_if_scale}; give a positive fraction of pi, e.g. 0.125")
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
          ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks,
-                        phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft))
+                        phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft,
+                        harmonics=m.istft_harmonics, sample_rate=config.data.sample_rate))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
 
