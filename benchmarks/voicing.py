@@ -19,6 +19,11 @@ floor on every voice as all bands'; ``--rephase`` re-synthesises the real and ge
 from their STFT magnitudes alone (Griffin-Lim, ``REPHASE_FFT`` points, 100 iterations, phases
 made consistent): if the generated clips' voicing rose to the real ones' there, the gap would be
 in G's phases; if it stays, it is in the magnitudes (the harmonics are not clean).
+
+For a generator with a harmonic source (``model.istft_harmonics``), ``source`` shows per word how
+much of the output (before the tanh) the sinusoids write, ``voice / (voice + istft_out)`` in energy (the iSTFT frames' output),
+and where their pitch sits: the 10th, 50th and 90th percentile of the head's F0 over the frames
+where its loudness is above a tenth of that clip's loudest (the source is on there).
 """
 from __future__ import annotations
 
@@ -80,6 +85,20 @@ def rephase(audio: np.ndarray, sample_rate: int, n_fft: int = REPHASE_FFT, iters
     return y
 
 
+def source(run, num: int, seed: int) -> None:
+    """The harmonic source's energy share and pitch percentiles per word (EMA generator)."""
+    print("\n| word | source energy share | F0 p10 | F0 p50 | F0 p90 (Hz, where the source is on) |\n"
+          "|---|---|---|---|---|")
+    for k, word in enumerate(run.words):
+        z, labels = sampling.word_noise(run, [k], num, seed)
+        _, sown = run.G.apply(run.state.ema_params, z, labels, mutable=["intermediates"])
+        got = {name: np.asarray(v[0]) for name, v in sown["intermediates"].items()}
+        voice, frames = (np.mean(got[n] ** 2) for n in ("voice", "istft_out"))
+        on = got["loudness"] > 0.1 * got["loudness"].max(axis=1, keepdims=True)
+        p10, p50, p90 = np.percentile(got["f0"][on], [10, 50, 90])
+        print(f"| {word} | {voice / (voice + frames):.3f} | {p10:.0f} | {p50:.0f} | {p90:.0f} |")
+
+
 def speakers(folder: Path, sample_rate: int, length: int) -> None:
     """Each speaker's median peak level and voiced share in an FSDD folder (``data.list_items``)."""
     by = collections.defaultdict(list)
@@ -122,6 +141,8 @@ def main() -> None:
           "|---|---|---|---|---|")
     for (lo, hi), r, g in zip(BANDS, bands(test, sr), bands(every, sr)):
         print(f"| {lo}-{hi} Hz | {r[0]:.3f} | {r[1]:.3f} | {g[0]:.3f} | {g[1]:.3f} |")
+    if run.config.model.get("istft_harmonics", 0) and run.config.model.generator == "istft":
+        source(run, args.num, args.seed)
     if args.rephase:
         voiced = lambda a: speech.measures(a, sr)["voiced_share"].mean()
         print(f"\nGriffin-Lim from {REPHASE_FFT}-point magnitudes: real {voiced(test):.3f} -> "

@@ -25,8 +25,8 @@ fakes are G's earlier ones of the same word, on average ~1000 steps old: against
 GANSynth's representation, under which a steady harmonic is one constant output, scaled to
 pi/8 per unit (``model.istft_if_scale``); for voicing), acf (a D that reads each 64 ms frame's
 normalised autocorrelation, whose peak at the pitch period is what makes a frame voiced; for voicing),
-harmonic (the istft G adds a DDSP harmonic source: per frame a pitch, a loudness and the shares of
-40 harmonics, summed as sinusoids beside its STFT frames; for voicing).
+harmonic (the istft G adds a DDSP harmonic source: the clip's pitch from z, per frame a contour, a
+loudness and the shares of 40 harmonics, summed as sinusoids beside its STFT frames; for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.

@@ -232,7 +232,7 @@ def istft(log_magnitude: jax.Array, phase: jax.Array, n_fft: int, hop: int) -> j
 
 
 ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
-F0_RANGE = (50.0, 500.0)  # Hz: the harmonic source's pitch range (FSDD's voices: 70-400 Hz)
+F0_RANGE = (70.0, 250.0)  # Hz: the harmonic source's pitch prior (FSDD's voices: 70-250 Hz, some higher)
 
 
 def _frames_to_samples(x: jax.Array, hop: int) -> jax.Array:
@@ -270,10 +270,13 @@ class ISTFTGenerator(Generator):
     dense -> [B, length/1024, 16 d] -> ReLU -> conditioning -> 2 x (upsample by 4: 8d, ``channels``)
     -> ``blocks`` x residual (conv 7, ReLU, conv 7) -> dense 2 (n_fft/2 + 1) -> istft -> tanh.
     With ``film`` (and classes) each layer and block is followed by a per-class scale and shift.
-    With ``harmonics`` K > 0, a second dense head gives each frame a pitch (in ``F0_RANGE``), a
-    loudness and a distribution over K harmonics, and ``harmonic_source``'s sum of sinusoids is
-    added to the iSTFT's output before the tanh (harmonic plus noise, as in DDSP): a voiced frame
-    is then a few outputs, not a comb of bins with matching phases.
+    With ``harmonics`` K > 0, ``harmonic_source``'s sum of K sinusoids is added to the iSTFT's
+    output before the tanh (harmonic plus noise, as in DDSP): a voiced frame is then a few
+    outputs, not a comb of bins with matching phases. The clip's pitch is a latent, not learnt:
+    z[0] through the normal CDF, log-uniform over ``F0_RANGE`` (G sees it in z), because a pitch
+    learnt through the sinusoids' gradient stayed at its initial value and G silenced the source
+    (round 16). A second dense head gives each frame a contour (the pitch times 2^(+-1/2)), a
+    loudness and a distribution over the K harmonics.
     """
 
     channels: int = 128  # the fields before these are Generator's
@@ -305,10 +308,14 @@ class ISTFTGenerator(Generator):
         audio = istft(out[..., :bins], phase, self.n_fft, HOP)
         if self.harmonics:
             src = nn.Dense(2 + self.harmonics, kernel_init=nn.initializers.normal(0.01), name="harmonic")(h)
-            lo, hi = F0_RANGE  # an output of 0 is their geometric mean, 158 Hz
-            f0 = lo * (hi / lo) ** nn.sigmoid(src[..., 0])  # [B, N]
+            lo, hi = F0_RANGE
+            pitch = lo * (hi / lo) ** jax.scipy.special.ndtr(z[:, :1])  # [B, 1]: the clip's
+            f0 = pitch * 2.0 ** (0.5 * jnp.tanh(src[..., 0]))  # [B, N]
             loudness = nn.softplus(src[..., 1] - 3.0)  # [B, N]: 0.05 at first, quieter than speech
-            audio = audio + harmonic_source(f0, loudness[..., None] * nn.softmax(src[..., 2:]), HOP, self.sample_rate)
+            voice = harmonic_source(f0, loudness[..., None] * nn.softmax(src[..., 2:]), HOP, self.sample_rate)
+            for name, value in (("f0", f0), ("loudness", loudness), ("voice", voice), ("istft_out", audio)):
+                self.sow("intermediates", name, value)  # read by benchmarks/voicing.py (mutable only)
+            audio = audio + voice
         return jnp.tanh(audio)
 
 
