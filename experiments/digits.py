@@ -26,7 +26,9 @@ GANSynth's representation, under which a steady harmonic is one constant output,
 pi/8 per unit (``model.istft_if_scale``); for voicing), acf (a D that reads each 64 ms frame's
 normalised autocorrelation, whose peak at the pitch period is what makes a frame voiced; for voicing),
 harmonic (the istft G adds a DDSP harmonic source: the clip's pitch from z, per frame a contour, a
-loudness and the shares of 40 harmonics, summed as sinusoids beside its STFT frames; for voicing).
+loudness and the shares of 40 harmonics, summed as sinusoids beside its STFT frames; for voicing),
+sourcefilter (the same comb of 40 harmonics filtered by G's frames: each frame's magnitudes times a
+learnt mix of the comb's spectrum and G's own phases; for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -49,6 +51,7 @@ COMPONENTS = {
     "if": lambda c: c.model.update({"istft_phase": "if"}),
     "acf": lambda c: c.update({"discriminators": c.discriminators + ",acf"}),
     "harmonic": lambda c: c.model.update({"istft_harmonics": 40}),
+    "sourcefilter": lambda c: c.model.update({"istft_harmonics": 40, "istft_source": "filter"}),
 }
 # the best stack per CPU-minute in the screens (RESULTS.md); istft joined in round 10 (3 of 3 seeds
 # past 90% at 30 minutes of both cores, against 1 of 3 without it)

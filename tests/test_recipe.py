@@ -291,6 +291,45 @@ def test_harmonic_source_sums_harmonics_of_its_pitch_and_silences_the_aliased():
     assert np.abs(np.asarray(models.harmonic_source(jnp.full((1, n), 3000.0), jnp.asarray(high), hop, sr))).max() == 0
 
 
+def test_excitation_spectrum_reads_one_at_each_harmonic_and_inverts_to_the_comb():
+    """A 250 Hz comb (bin 8 of 256 points at 8 kHz): ~1 at bins 8, 16, 24, ~0 between them, and
+    ``istft_complex`` of it is the comb scaled by 4 / n_fft inside the clip."""
+    n, hop = models.ISTFT_FFT, models.HOP
+    f0 = jnp.full((1, 64), 250.0)
+    er, ei = models.excitation_spectrum(f0, hop, n, 40, 8000)
+    mag = np.hypot(np.asarray(er), np.asarray(ei))[0, 4:-4]  # [frames, 129]
+    np.testing.assert_allclose(mag[:, [8, 16, 24, 120]], 1.0, atol=0.02)  # 120: 3.75 kHz, harmonic 15
+    assert mag[:, [4, 12, 20, 126]].max() < 0.02
+    comb = np.asarray(models.harmonic_source(f0, jnp.ones((1, 64, 40)), hop, 8000))
+    back = np.asarray(models.istft_complex(er, ei, n, hop)) * n / 4
+    np.testing.assert_allclose(back[:, 192:-192], comb[:, 192:-192], atol=1e-3)
+
+
+@pytest.mark.parametrize("source", ["add", "filter"])
+def test_harmonic_source_pitch_follows_z_and_voicing_reports_it(smoke_config, capsys, source):
+    """With ``model.istft_harmonics``, the clip's pitch is z[0] through the normal CDF on a log
+    scale over F0_RANGE (z[0] = 0: the geometric mean; the contour starts at 0), and
+    benchmarks/voicing.py's source table gives each word's energy share and pitch percentiles."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import voicing
+
+    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1, "istft_harmonics": 8,
+                               "istft_source": source})
+    run = train.Run(smoke_config)
+    z = jnp.zeros((3, smoke_config.model.latent_dim)).at[:, 0].set(jnp.array([-3.0, 0.0, 3.0]))
+    _, sown = run.G.apply(run.state.ema_params, z, jnp.zeros(3, jnp.int32), mutable=["intermediates"])
+    f0 = np.asarray(sown["intermediates"]["f0"][0])  # [3, frames]
+    lo, hi = models.F0_RANGE
+    np.testing.assert_allclose(f0[1], np.sqrt(lo * hi), rtol=0.02)
+    assert lo <= f0[0].max() < 0.5 * (lo + np.sqrt(lo * hi)) and f0[2].min() > 0.5 * (hi + np.sqrt(lo * hi))
+    voicing.source(run, 4, 0)
+    rows = [r.strip(" |").split(" | ") for r in capsys.readouterr().out.splitlines() if r.startswith(("| zero", "| one"))]
+    assert len(rows) == 2
+    for row in rows:
+        share, p10, p90 = float(row[1]), float(row[2]), float(row[4])
+        assert 0 < share < 1 and lo / 2 ** 0.5 <= p10 <= p90 <= hi * 2 ** 0.5
+
+
 def test_istft_generator_trains_and_follows_the_label(smoke_config):
     smoke_config.update({"conditioning": "acgan", "loss": "hinge", "r1_gamma": 1.0, "n_critic": 1,
                          "discriminators": "wave,stft", "feature_matching": 1.0})
@@ -334,6 +373,18 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     assert h.shape == a.shape and np.isfinite(h).all()
     pitch_grad = jax.grad(lambda p: jnp.sum(G.apply(p, z, jnp.array([0, 0])) ** 2))(ph)["params"]["harmonic"]["kernel"]
     assert float(jnp.abs(pitch_grad[:, 0]).max()) > 0  # the pitch output learns through the sinusoids
+    smoke_config.model.istft_source = "filter"  # the frames filter the comb: one output, its mix
+    G, _ = models.build(smoke_config, 2)
+    pf = G.init(jax.random.key(3), z, jnp.array([0, 0]))
+    assert pf["params"]["harmonic"]["kernel"].shape[-1] == 1
+    mixed = G.apply(pf, z, jnp.array([0, 0]))
+    noise_only = G.apply(jax.tree_util.tree_map_with_path(  # v = sigmoid(-30): the frames alone
+        lambda path, x: x - 30 if "harmonic" in str(path) and "bias" in str(path) else x, pf), z, jnp.array([0, 0]))
+    assert mixed.shape == a.shape and not np.allclose(mixed, noise_only)
+    smoke_config.model.istft_source = "sum"
+    with pytest.raises(ValueError, match="istft_source='sum'; known: add, filter"):
+        models.build(smoke_config, 2)
+    smoke_config.model.istft_source = "add"
     smoke_config.model.istft_harmonics = -1
     with pytest.raises(ValueError, match="istft_harmonics=-1; give 0"):
         models.build(smoke_config, 2)

@@ -215,7 +215,12 @@ def istft(log_magnitude: jax.Array, phase: jax.Array, n_fft: int, hop: int) -> j
     overlap-added at ``hop`` (which divides ``n_fft``), normalised by the window's squared sum, and
     the result is cropped by n_fft / 2 at the start, as ``stft_magnitude`` centres its frames."""
     mag = jnp.exp(jnp.minimum(log_magnitude, 10.0))  # no overflow (Vocos clips the same way)
-    spec = jnp.concatenate([mag * jnp.cos(phase), mag * jnp.sin(phase)], axis=-1)  # [B, T, 2F]
+    return istft_complex(mag * jnp.cos(phase), mag * jnp.sin(phase), n_fft, hop)
+
+
+def istft_complex(real: jax.Array, imag: jax.Array, n_fft: int, hop: int) -> jax.Array:
+    """``istft`` of a spectrum given as its real and imaginary parts [B, T, n_fft // 2 + 1]."""
+    spec = jnp.concatenate([real, imag], axis=-1)  # [B, T, 2F]
     bins = n_fft // 2 + 1
     t, k = np.arange(n_fft), np.arange(bins)
     scale = np.where((k == 0) | (k == n_fft // 2), 1.0, 2.0) / n_fft  # irfft's weights per bin
@@ -242,6 +247,19 @@ def _frames_to_samples(x: jax.Array, hop: int) -> jax.Array:
     w = (np.arange(hop) / hop).astype(np.float32).reshape((1, 1, hop) + (1,) * (x.ndim - 2))
     up = x[:, :, None] * (1 - w) + nxt[:, :, None] * w  # [B, N, hop, ...]
     return up.reshape((x.shape[0], x.shape[1] * hop) + x.shape[2:])
+
+
+def excitation_spectrum(f0: jax.Array, hop: int, n_fft: int, harmonics: int, sample_rate: int
+                        ) -> tuple[jax.Array, jax.Array]:
+    """The STFT (``istft``'s framing: frame t centred at sample t * hop) of a harmonic comb at
+    pitch f0 [B, N]: harmonics 1..K of amplitude 1 each (below Nyquist), scaled so that a harmonic
+    reads ~1 at its bin, as one of ``istft``'s bins of magnitude 1 is that bin's sinusoid.
+    -> real and imaginary parts [B, N, n_fft // 2 + 1]: a source for G's spectral envelope to filter."""
+    comb = harmonic_source(f0, jnp.ones(f0.shape + (harmonics,), f0.dtype), hop, sample_rate)
+    frames = _windowed_frames(comb, n_fft, hop)[:, :f0.shape[1]]  # [B, N, n_fft]
+    angle = 2 * np.pi * np.outer(np.arange(n_fft), np.arange(n_fft // 2 + 1)) / n_fft
+    table = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1) * (4.0 / n_fft)  # Hann's sum: n / 2
+    return jnp.split(frames @ jnp.asarray(table, frames.dtype), 2, axis=-1)
 
 
 def harmonic_source(f0: jax.Array, amplitudes: jax.Array, hop: int, sample_rate: int) -> jax.Array:
@@ -276,7 +294,12 @@ class ISTFTGenerator(Generator):
     z[0] through the normal CDF, log-uniform over ``F0_RANGE`` (G sees it in z), because a pitch
     learnt through the sinusoids' gradient stayed at its initial value and G silenced the source
     (round 16). A second dense head gives each frame a contour (the pitch times 2^(+-1/2)), a
-    loudness and a distribution over the K harmonics.
+    loudness and a distribution over the K harmonics. With ``source="filter"`` the frames
+    filter the comb instead (source-filter, as in a vocoder): each frame's spectrum is G's
+    magnitudes times a per-frame mix, v * the comb's STFT + (1 - v) * e^(i phase), v = sigmoid of
+    the head's one output, so the harmonics take the word's spectral envelope; the comb keeps the
+    clip's pitch (no contour: a pitch learnt through the sinusoids did not move, and a comb that
+    depends on z only costs no backward pass).
     """
 
     channels: int = 128  # the fields before these are Generator's
@@ -285,6 +308,7 @@ class ISTFTGenerator(Generator):
     if_scale: float = 0.125  # with "if": an output of 1 advances the phase by if_scale * pi per frame
     n_fft: int = ISTFT_FFT  # frame size (a multiple of HOP): 512 resolves a 100 Hz voice's harmonics at 8 kHz
     harmonics: int = 0  # K > 0: a harmonic source of K sinusoids beside the frames
+    source: str = "add"  # add: the sinusoids are added to the output | filter: the frames filter them
     sample_rate: int = 8000  # Hz, for the harmonic source's pitch
 
     @nn.compact
@@ -305,18 +329,33 @@ class ISTFTGenerator(Generator):
         phase = out[..., bins:] * np.pi
         if self.phase == "if":  # frame t's phase sums t + 1 outputs: scaled down, or one update
             phase = phase_from_if(phase * self.if_scale)  # moves the last frames' phases 64x as far
+        if not self.harmonics:
+            return jnp.tanh(istft(out[..., :bins], phase, self.n_fft, HOP))
+        width = 1 if self.source == "filter" else 2 + self.harmonics
+        src = nn.Dense(width, kernel_init=nn.initializers.normal(0.01), name="harmonic")(h)
+        lo, hi = F0_RANGE
+        pitch = lo * (hi / lo) ** jax.scipy.special.ndtr(z[:, :1])  # [B, 1]: the clip's
+        if self.source == "filter":  # a steady pitch: the comb depends on z only (no backward pass)
+            f0 = jnp.broadcast_to(pitch, src.shape[:2])
+            self.sow("intermediates", "f0", f0)  # read by benchmarks/voicing.py (mutable only)
+            v = nn.sigmoid(src)  # [B, N, 1]: the voiced share of each frame
+            mag = jnp.exp(jnp.minimum(out[..., :bins], 10.0))
+            er, ei = excitation_spectrum(f0, HOP, self.n_fft, self.harmonics, self.sample_rate)
+            if self.is_mutable_collection("intermediates"):  # the two parts apart, for voicing.py
+                noise = istft_complex(mag * (1 - v) * jnp.cos(phase), mag * (1 - v) * jnp.sin(phase), self.n_fft, HOP)
+                for name, value in (("loudness", v[..., 0]), ("istft_out", noise),
+                                    ("voice", istft_complex(mag * v * er, mag * v * ei, self.n_fft, HOP))):
+                    self.sow("intermediates", name, value)
+            return jnp.tanh(istft_complex(mag * (v * er + (1 - v) * jnp.cos(phase)),
+                                          mag * (v * ei + (1 - v) * jnp.sin(phase)), self.n_fft, HOP))
+        f0 = pitch * 2.0 ** (0.5 * jnp.tanh(src[..., 0]))  # [B, N]
+        self.sow("intermediates", "f0", f0)
         audio = istft(out[..., :bins], phase, self.n_fft, HOP)
-        if self.harmonics:
-            src = nn.Dense(2 + self.harmonics, kernel_init=nn.initializers.normal(0.01), name="harmonic")(h)
-            lo, hi = F0_RANGE
-            pitch = lo * (hi / lo) ** jax.scipy.special.ndtr(z[:, :1])  # [B, 1]: the clip's
-            f0 = pitch * 2.0 ** (0.5 * jnp.tanh(src[..., 0]))  # [B, N]
-            loudness = nn.softplus(src[..., 1] - 3.0)  # [B, N]: 0.05 at first, quieter than speech
-            voice = harmonic_source(f0, loudness[..., None] * nn.softmax(src[..., 2:]), HOP, self.sample_rate)
-            for name, value in (("f0", f0), ("loudness", loudness), ("voice", voice), ("istft_out", audio)):
-                self.sow("intermediates", name, value)  # read by benchmarks/voicing.py (mutable only)
-            audio = audio + voice
-        return jnp.tanh(audio)
+        loudness = nn.softplus(src[..., 1] - 3.0)  # [B, N]: 0.05 at first, quieter than speech
+        voice = harmonic_source(f0, loudness[..., None] * nn.softmax(src[..., 2:]), HOP, self.sample_rate)
+        for name, value in (("loudness", loudness), ("voice", voice), ("istft_out", audio)):
+            self.sow("intermediates", name, value)
+        return jnp.tanh(audio + voice)
 
 
 def phase_from_if(increments: jax.Array) -> jax.Array:
@@ -330,6 +369,7 @@ def phase_from_if(increments: jax.Array) -> jax.Array:
 
 GENERATORS = ("wave", "istft")
 ISTFT_PHASES = ("absolute", "if")
+ISTFT_SOURCES = ("add", "filter")
 
 
 def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_classes: int, head: str,
@@ -597,6 +637,8 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.istft_phase={m.istft_phase!r}; known: {', '.join(ISTFT_PHASES)}")
     if m.istft_fft < HOP or m.istft_fft % HOP:
         raise ValueError(f"model.istft_fft={m.istft_fft}; give a multiple of the hop {HOP}, e.g. 256 or 512")
+    if m.istft_source not in ISTFT_SOURCES:
+        raise ValueError(f"model.istft_source={m.istft_source!r}; known: {', '.join(ISTFT_SOURCES)}")
     if m.istft_harmonics < 0:
         raise ValueError(f"model.istft_harmonics={m.istft_harmonics}; give 0 (none) or a number of harmonics, e.g. 40")
     if not m.istft_if_scale > 0:
@@ -604,7 +646,7 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
          ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks,
                         phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft,
-                        harmonics=m.istft_harmonics, sample_rate=config.data.sample_rate))
+                        harmonics=m.istft_harmonics, source=m.istft_source, sample_rate=config.data.sample_rate))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
 
