@@ -291,6 +291,13 @@ def test_harmonic_source_sums_harmonics_of_its_pitch_and_silences_the_aliased():
     assert np.abs(np.asarray(models.harmonic_source(jnp.full((1, n), 3000.0), jnp.asarray(high), hop, sr))).max() == 0
 
 
+def test_straight_through_unit_clips_forward_and_passes_every_gradient():
+    x = jnp.array([-3.0, 0.25, 0.75, 4.0])
+    np.testing.assert_allclose(models.straight_through_unit(x), [0.0, 0.25, 0.75, 1.0])
+    np.testing.assert_allclose(jax.grad(lambda x: jnp.sum(models.straight_through_unit(x) * jnp.arange(4.0)))(x),
+                               [0.0, 1.0, 2.0, 3.0])  # a shut gate still learns to open
+
+
 def test_excitation_spectrum_reads_one_at_each_harmonic_and_inverts_to_the_comb():
     """A 250 Hz comb (bin 8 of 256 points at 8 kHz): ~1 at bins 8, 16, 24, ~0 between them, and
     ``istft_complex`` of it is the comb scaled by 4 / n_fft inside the clip."""
@@ -378,7 +385,7 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     pf = G.init(jax.random.key(3), z, jnp.array([0, 0]))
     assert pf["params"]["harmonic"]["kernel"].shape[-1] == 1
     mixed = G.apply(pf, z, jnp.array([0, 0]))
-    noise_only = G.apply(jax.tree_util.tree_map_with_path(  # v = sigmoid(-30): the frames alone
+    noise_only = G.apply(jax.tree_util.tree_map_with_path(  # v = clip(0.5 - 30): the frames alone
         lambda path, x: x - 30 if "harmonic" in str(path) and "bias" in str(path) else x, pf), z, jnp.array([0, 0]))
     assert mixed.shape == a.shape and not np.allclose(mixed, noise_only)
     smoke_config.model.istft_source = "sum"

@@ -296,8 +296,10 @@ class ISTFTGenerator(Generator):
     (round 16). A second dense head gives each frame a contour (the pitch times 2^(+-1/2)), a
     loudness and a distribution over the K harmonics. With ``source="filter"`` the frames
     filter the comb instead (source-filter, as in a vocoder): each frame's spectrum is G's
-    magnitudes times a per-frame mix, v * the comb's STFT + (1 - v) * e^(i phase), v = sigmoid of
-    the head's one output, so the harmonics take the word's spectral envelope; the comb keeps the
+    magnitudes times a per-frame mix, v * the comb's STFT + (1 - v) * e^(i phase), v = 0.5 + the
+    head's one output clipped to [0, 1] with a straight-through gradient (a sigmoid there went to
+    4e-6 in the first 1000 steps and never came back, while D by then scored clips with v = 0.5
+    as more real: a dead gate), so the harmonics take the word's spectral envelope; the comb keeps the
     clip's pitch (no contour: a pitch learnt through the sinusoids did not move, and a comb that
     depends on z only costs no backward pass).
     """
@@ -338,7 +340,7 @@ class ISTFTGenerator(Generator):
         if self.source == "filter":  # a steady pitch: the comb depends on z only (no backward pass)
             f0 = jnp.broadcast_to(pitch, src.shape[:2])
             self.sow("intermediates", "f0", f0)  # read by benchmarks/voicing.py (mutable only)
-            v = nn.sigmoid(src)  # [B, N, 1]: the voiced share of each frame
+            v = straight_through_unit(0.5 + src)  # [B, N, 1]: the voiced share of each frame
             mag = jnp.exp(jnp.minimum(out[..., :bins], 10.0))
             er, ei = excitation_spectrum(f0, HOP, self.n_fft, self.harmonics, self.sample_rate)
             if self.is_mutable_collection("intermediates"):  # the two parts apart, for voicing.py
@@ -356,6 +358,13 @@ class ISTFTGenerator(Generator):
         for name, value in (("loudness", loudness), ("voice", voice), ("istft_out", audio)):
             self.sow("intermediates", name, value)
         return jnp.tanh(audio + voice)
+
+
+def straight_through_unit(x: jax.Array) -> jax.Array:
+    """x clipped to [0, 1] in the forward pass, the identity's gradient in the backward pass: a
+    gate that cannot saturate (a sigmoid's gradient vanishes at 0 and 1, so a gate pushed shut
+    early stays shut)."""
+    return x + jax.lax.stop_gradient(jnp.clip(x, 0.0, 1.0) - x)
 
 
 def phase_from_if(increments: jax.Array) -> jax.Array:
