@@ -3,6 +3,7 @@
     python benchmarks/voicing.py runs/qph_2core/istft_seed0
     python benchmarks/voicing.py runs/qph_2core/istft_seed0 --checkpoint best --num 50 --fsdd ../shared/data/fsdd
     python benchmarks/voicing.py runs/qph_r15/cont --num 30 --rephase
+    python benchmarks/voicing.py runs/qph_r16/srcfilt_sigmoid --num 10 --open=-0.5,0,0.5
 
 The voiced share (``speech.measures``) of a word's real test clips and of ``--num`` generated
 ones (EMA generator), split by loudness: a clip is loud when its loudest frame is above
@@ -24,6 +25,11 @@ For a generator with a harmonic source (``model.istft_harmonics``), ``source`` s
 much of the output (before the tanh) the sinusoids write, ``voice / (voice + istft_out)`` in energy (the iSTFT frames' output),
 and where their pitch sits: the 10th, 50th and 90th percentile of the head's F0 over the frames
 where its loudness is above a tenth of that clip's loudest (the source is on there).
+``--open B,B,...`` asks what the source would do if G left it on: the head's kernel set to 0 and
+its biases to each B (``model.istft_source=filter``: the voiced mix is 0.5 + B, clipped; "add":
+every output is B, so the loudness is softplus(B - 3), the harmonics equal and the pitch times
+2^(tanh(B) / 2)), with each setting's voiced share and every
+discriminator's mean logit on the same clips (higher: more real to that D).
 """
 from __future__ import annotations
 
@@ -95,8 +101,32 @@ def source(run, num: int, seed: int) -> None:
         got = {name: np.asarray(v[0]) for name, v in sown["intermediates"].items()}
         voice, frames = (np.mean(got[n] ** 2) for n in ("voice", "istft_out"))
         on = got["loudness"] > 0.1 * got["loudness"].max(axis=1, keepdims=True)
-        p10, p50, p90 = np.percentile(got["f0"][on], [10, 50, 90])
-        print(f"| {word} | {voice / (voice + frames):.3f} | {p10:.0f} | {p50:.0f} | {p90:.0f} |")
+        pitch = " | ".join(f"{q:.0f}" for q in np.percentile(got["f0"][on], [10, 50, 90])) if on.any() else "- | - | -"
+        print(f"| {word} | {voice / (voice + frames):.3f} | {pitch} |")  # "-": the source is shut everywhere
+
+
+def open_source(run, biases: list[float], num: int, seed: int) -> None:
+    """Voiced share, RMS and the discriminators' mean logits of the same clips with the harmonic
+    head as it is and with its kernel 0 and biases B (the source held open)."""
+    import jax
+    import jax.numpy as jnp
+
+    from wavegan_jax.train import PHASE_LAYERS
+
+    z, labels = sampling.word_noise(run, list(range(len(run.words))), num, seed)
+    shifts = jnp.zeros((len(labels), PHASE_LAYERS), jnp.int32)
+    sr = run.config.data.sample_rate
+    print("\n| harmonic head | voiced | RMS | " + " | ".join(f"D {n}" for n in run.Ds) + " |\n|"
+          + "---|" * (3 + len(run.Ds)))
+    for b in [None] + biases:
+        params = run.state.ema_params if b is None else jax.tree_util.tree_map_with_path(
+            lambda path, x: (jnp.full_like(x, b) if "bias" in str(path) else jnp.zeros_like(x))
+            if "harmonic" in str(path) else x, run.state.ema_params)
+        audio = run.G.apply(params, z, labels)
+        logits = [float(jnp.mean(D.apply(run.state.d_params[n], audio, labels, shifts)[0])) for n, D in run.Ds.items()]
+        print(f"| {'as trained' if b is None else f'bias {b:g}'} | "
+              f"{speech.measures(np.asarray(audio), sr)['voiced_share'].mean():.3f} | "
+              f"{float(jnp.sqrt(jnp.mean(audio ** 2))):.4f} | " + " | ".join(f"{v:.3f}" for v in logits) + " |")
 
 
 def speakers(folder: Path, sample_rate: int, length: int) -> None:
@@ -120,6 +150,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fsdd", type=Path, help="an FSDD folder: also print each speaker's voicing")
     ap.add_argument("--rephase", action="store_true", help="also the voicing after Griffin-Lim (slow)")
+    ap.add_argument("--open", help="harmonic source: biases B,B,... to hold it open at (see above)")
     args = ap.parse_args()
     run = sampling.load_run(args.workdir, args.checkpoint)
     m = data_lib.read_manifest(run.config.data.prepared)
@@ -143,6 +174,8 @@ def main() -> None:
         print(f"| {lo}-{hi} Hz | {r[0]:.3f} | {r[1]:.3f} | {g[0]:.3f} | {g[1]:.3f} |")
     if run.config.model.get("istft_harmonics", 0) and run.config.model.generator == "istft":
         source(run, args.num, args.seed)
+        if args.open:
+            open_source(run, [float(b) for b in args.open.split(",")], min(args.num, 10), args.seed)
     if args.rephase:
         voiced = lambda a: speech.measures(a, sr)["voiced_share"].mean()
         print(f"\nGriffin-Lim from {REPHASE_FFT}-point magnitudes: real {voiced(test):.3f} -> "

@@ -335,6 +335,10 @@ def test_harmonic_source_pitch_follows_z_and_voicing_reports_it(smoke_config, ca
     for row in rows:
         share, p10, p90 = float(row[1]), float(row[2]), float(row[4])
         assert 0 < share < 1 and lo / 2 ** 0.5 <= p10 <= p90 <= hi * 2 ** 0.5
+    voicing.open_source(run, [-30.0, 0.0], 2, 0)  # the source shut, then held open
+    rows = [r.strip(" |").split(" | ") for r in capsys.readouterr().out.splitlines() if r.startswith(("| as", "| bias"))]
+    assert [r[0] for r in rows] == ["as trained", "bias -30", "bias 0"]
+    assert all(len(r) == 3 + len(run.Ds) for r in rows) and rows[1][2] != rows[2][2]  # RMS changes
 
 
 def test_istft_generator_trains_and_follows_the_label(smoke_config):
