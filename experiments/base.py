@@ -42,6 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.istft_fft = 256  # istft G: frame size (hop 64); 512 resolves a 100 Hz voice's harmonics at 8 kHz
     c.model.istft_harmonics = 0  # istft G: K > 0 adds a harmonic source (pitch + K harmonics per frame)
     c.model.istft_source = "add"  # with istft_harmonics: add the sinusoids | "filter": G's frames filter them
+    c.model.istft_gate_init = 0.5  # istft_source=filter: the voiced mix every frame starts at
     c.model.istft_if_scale = 0.125  # "if": phase advance per frame = output * pi * this (1 diverged)
     c.model.film = False  # G: per-class scale and shift after every upsampling layer (FiLM)
     c.model.stft_resolutions = "128,256,512"  # FFT sizes of the spectral discriminator (hop n/4)

@@ -392,6 +392,13 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     noise_only = G.apply(jax.tree_util.tree_map_with_path(  # v = clip(0.5 - 30): the frames alone
         lambda path, x: x - 30 if "harmonic" in str(path) and "bias" in str(path) else x, pf), z, jnp.array([0, 0]))
     assert mixed.shape == a.shape and not np.allclose(mixed, noise_only)
+    smoke_config.model.istft_gate_init = 0.9  # the mix starts at 0.9: the bias is 0.4
+    G, _ = models.build(smoke_config, 2)
+    np.testing.assert_allclose(G.init(jax.random.key(3), z, jnp.array([0, 0]))["params"]["harmonic"]["bias"], [0.4], atol=1e-6)
+    smoke_config.model.istft_gate_init = 1.5
+    with pytest.raises(ValueError, match="istft_gate_init=1.5; give the starting voiced mix"):
+        models.build(smoke_config, 2)
+    smoke_config.model.istft_gate_init = 0.5
     smoke_config.model.istft_source = "sum"
     with pytest.raises(ValueError, match="istft_source='sum'; known: add, filter"):
         models.build(smoke_config, 2)

@@ -311,6 +311,7 @@ class ISTFTGenerator(Generator):
     n_fft: int = ISTFT_FFT  # frame size (a multiple of HOP): 512 resolves a 100 Hz voice's harmonics at 8 kHz
     harmonics: int = 0  # K > 0: a harmonic source of K sinusoids beside the frames
     source: str = "add"  # add: the sinusoids are added to the output | filter: the frames filter them
+    gate_init: float = 0.5  # filter: the voiced mix every frame starts at
     sample_rate: int = 8000  # Hz, for the harmonic source's pitch
 
     @nn.compact
@@ -334,7 +335,8 @@ class ISTFTGenerator(Generator):
         if not self.harmonics:
             return jnp.tanh(istft(out[..., :bins], phase, self.n_fft, HOP))
         width = 1 if self.source == "filter" else 2 + self.harmonics
-        src = nn.Dense(width, kernel_init=nn.initializers.normal(0.01), name="harmonic")(h)
+        bias = nn.initializers.constant(self.gate_init - 0.5 if self.source == "filter" else 0.0)
+        src = nn.Dense(width, kernel_init=nn.initializers.normal(0.01), bias_init=bias, name="harmonic")(h)
         lo, hi = F0_RANGE
         pitch = lo * (hi / lo) ** jax.scipy.special.ndtr(z[:, :1])  # [B, 1]: the clip's
         if self.source == "filter":  # a steady pitch: the comb depends on z only (no backward pass)
@@ -648,6 +650,8 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.istft_fft={m.istft_fft}; give a multiple of the hop {HOP}, e.g. 256 or 512")
     if m.istft_source not in ISTFT_SOURCES:
         raise ValueError(f"model.istft_source={m.istft_source!r}; known: {', '.join(ISTFT_SOURCES)}")
+    if not 0 <= m.istft_gate_init <= 1:
+        raise ValueError(f"model.istft_gate_init={m.istft_gate_init}; give the starting voiced mix in [0, 1], e.g. 0.5")
     if m.istft_harmonics < 0:
         raise ValueError(f"model.istft_harmonics={m.istft_harmonics}; give 0 (none) or a number of harmonics, e.g. 40")
     if not m.istft_if_scale > 0:
@@ -655,7 +659,8 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
          ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks,
                         phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft,
-                        harmonics=m.istft_harmonics, source=m.istft_source, sample_rate=config.data.sample_rate))
+                        harmonics=m.istft_harmonics, source=m.istft_source, gate_init=m.istft_gate_init,
+                        sample_rate=config.data.sample_rate))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
 
