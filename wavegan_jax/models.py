@@ -257,8 +257,7 @@ def excitation_spectrum(f0: jax.Array, hop: int, n_fft: int, harmonics: int, sam
     -> real and imaginary parts [B, N, n_fft // 2 + 1]: a source for G's spectral envelope to filter."""
     comb = harmonic_source(f0, jnp.ones(f0.shape + (harmonics,), f0.dtype), hop, sample_rate)
     frames = _windowed_frames(comb, n_fft, hop)[:, :f0.shape[1]]  # [B, N, n_fft]
-    angle = 2 * np.pi * np.outer(np.arange(n_fft), np.arange(n_fft // 2 + 1)) / n_fft
-    table = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1) * (4.0 / n_fft)  # Hann's sum: n / 2
+    table = _dft_table(n_fft, n_fft) * (4.0 / n_fft)  # Hann's sum: n / 2
     return jnp.split(frames @ jnp.asarray(table, frames.dtype), 2, axis=-1)
 
 
@@ -446,13 +445,17 @@ def _hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
 
 
+def _dft_table(n: int, n_dft: int) -> np.ndarray:
+    """The real DFT as a matmul table [n, 2 (n_dft // 2 + 1)]: cosines, then minus sines."""
+    angle = 2 * np.pi * np.outer(np.arange(n), np.arange(n_dft // 2 + 1)) / n_dft
+    return np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
+
+
 def _power_spectrum(frames: jax.Array, n_dft: int) -> jax.Array:
     """frames [..., n] -> |DFT_{n_dft}|^2 [..., n_dft // 2 + 1] (zero-padded to n_dft >= n), as a
     matmul with a cosine and a sine table (``jnp.fft.rfft`` made the spectral D's step 3x slower
     on XLA CPU)."""
-    angle = 2 * np.pi * np.outer(np.arange(frames.shape[-1]), np.arange(n_dft // 2 + 1)) / n_dft
-    table = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)  # [n, 2F]
-    re, im = jnp.split(frames @ jnp.asarray(table, frames.dtype), 2, axis=-1)
+    re, im = jnp.split(frames @ jnp.asarray(_dft_table(frames.shape[-1], n_dft), frames.dtype), 2, axis=-1)
     return re ** 2 + im ** 2
 
 
