@@ -23,6 +23,7 @@ in G's phases; if it stays, it is in the magnitudes (the harmonics are not clean
 
 For a generator with a harmonic source (``model.istft_harmonics``), ``source`` shows per word how
 much of the output (before the tanh) the sinusoids write, ``voice / (voice + istft_out)`` in energy (the iSTFT frames' output),
+the share of frames where the source is on at all (loudness, or the filter's mix, above 0),
 and where their pitch sits: the 10th, 50th and 90th percentile of the head's F0 over the frames
 where its loudness is above a tenth of that clip's loudest (the source is on there).
 ``--open B,B,...`` asks what the source would do if G left it on: the head's kernel set to 0 and
@@ -93,8 +94,8 @@ def rephase(audio: np.ndarray, sample_rate: int, n_fft: int = REPHASE_FFT, iters
 
 def source(run, num: int, seed: int) -> None:
     """The harmonic source's energy share and pitch percentiles per word (EMA generator)."""
-    print("\n| word | source energy share | F0 p10 | F0 p50 | F0 p90 (Hz, where the source is on) |\n"
-          "|---|---|---|---|---|")
+    print("\n| word | source energy share | frames open | F0 p10 | F0 p50 | F0 p90 (Hz, where the source is on) |\n"
+          "|---|---|---|---|---|---|")
     for k, word in enumerate(run.words):
         z, labels = sampling.word_noise(run, [k], num, seed)
         _, sown = run.G.apply(run.state.ema_params, z, labels, mutable=["intermediates"])
@@ -102,7 +103,7 @@ def source(run, num: int, seed: int) -> None:
         voice, frames = (np.mean(got[n] ** 2) for n in ("voice", "istft_out"))
         on = got["loudness"] > 0.1 * got["loudness"].max(axis=1, keepdims=True)
         pitch = " | ".join(f"{q:.0f}" for q in np.percentile(got["f0"][on], [10, 50, 90])) if on.any() else "- | - | -"
-        print(f"| {word} | {voice / (voice + frames):.3f} | {pitch} |")  # "-": the source is shut everywhere
+        print(f"| {word} | {voice / (voice + frames):.3f} | {np.mean(got['loudness'] > 0):.3f} | {pitch} |")  # "-": the source is shut everywhere
 
 
 def open_source(run, biases: list[float], num: int, seed: int) -> None:

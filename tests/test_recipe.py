@@ -333,12 +333,47 @@ def test_harmonic_source_pitch_follows_z_and_voicing_reports_it(smoke_config, ca
     rows = [r.strip(" |").split(" | ") for r in capsys.readouterr().out.splitlines() if r.startswith(("| zero", "| one"))]
     assert len(rows) == 2
     for row in rows:
-        share, p10, p90 = float(row[1]), float(row[2]), float(row[4])
-        assert 0 < share < 1 and lo / 2 ** 0.5 <= p10 <= p90 <= hi * 2 ** 0.5
+        share, opened, p10, p90 = float(row[1]), float(row[2]), float(row[3]), float(row[5])
+        assert 0 < share < 1 and 0 < opened <= 1 and lo / 2 ** 0.5 <= p10 <= p90 <= hi * 2 ** 0.5
     voicing.open_source(run, [-30.0, 0.0], 2, 0)  # the source shut, then held open
     rows = [r.strip(" |").split(" | ") for r in capsys.readouterr().out.splitlines() if r.startswith(("| as", "| bias"))]
     assert [r[0] for r in rows] == ["as trained", "bias -30", "bias 0"]
     assert all(len(r) == 3 + len(run.Ds) for r in rows) and rows[1][2] != rows[2][2]  # RMS changes
+
+
+def test_chosen_pitch_is_gs_pick_among_the_combs_and_learns_without_sinusoid_gradients(smoke_config):
+    """``model.istft_pitch=chosen``: the comb is a softmax blend of PITCH_CHOICES steady combs;
+    a one-hot pick makes the voiced part the comb at that grid pitch (its period in the output),
+    the pitch head gets a gradient, and a bad value or a pitch without the filter is refused."""
+    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1, "istft_harmonics": 8,
+                               "istft_source": "filter", "istft_pitch": "chosen"})
+    G, _ = models.build(smoke_config, 2)
+    z = jax.random.normal(jax.random.key(0), (2, smoke_config.model.latent_dim))
+    y = jnp.array([0, 1])
+    p = G.init(jax.random.key(1), z, y)
+    assert p["params"]["pitch"]["kernel"].shape[-1] == models.PITCH_CHOICES
+    grid = models.pitch_grid()
+    assert grid.shape == (models.PITCH_CHOICES,) and np.isclose(grid[0], 70) and np.isclose(grid[-1], 250)
+    j = 20  # one-hot on grid[j] (~160 Hz): G's pick, whatever z says
+    pick = jax.tree_util.tree_map_with_path(
+        lambda path, x: x.at[j].set(50.0) if "pitch" in str(path) and "bias" in str(path) else x, p)
+    _, sown = G.apply(pick, z, y, mutable=["intermediates"])
+    got = sown["intermediates"]
+    np.testing.assert_allclose(np.asarray(got["f0"][0]), grid[j], rtol=1e-3)
+    voice = np.asarray(got["voice"][0])[:, 512:-512]  # the comb filtered by G's magnitudes
+    period = 8000 / grid[j]
+    for clip in voice:
+        ac = np.correlate(clip, clip, "full")[len(clip) - 1:]
+        lag = 20 + int(np.argmax(ac[20:80]))  # 100-400 Hz
+        assert abs(lag - period) <= 1.0 or abs(lag - 2 * period) <= 1.0
+    grad = jax.grad(lambda q: jnp.sum(G.apply(q, z, y) ** 2))(p)["params"]["pitch"]["bias"]
+    assert float(jnp.abs(grad).max()) > 0  # the choice learns by ordinary gradients
+    smoke_config.model.istft_pitch = "sung"
+    with pytest.raises(ValueError, match="istft_pitch='sung'; known: latent, chosen"):
+        models.build(smoke_config, 2)
+    smoke_config.model.update({"istft_pitch": "chosen", "istft_source": "add"})
+    with pytest.raises(ValueError, match="needs model.istft_source=filter"):
+        models.build(smoke_config, 2)
 
 
 def test_istft_generator_trains_and_follows_the_label(smoke_config):

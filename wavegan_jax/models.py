@@ -21,6 +21,8 @@ multiply zeros (the dilated input) or use slow strided kernels.
 """
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -238,6 +240,24 @@ def istft_complex(real: jax.Array, imag: jax.Array, n_fft: int, hop: int) -> jax
 
 ISTFT_FFT, HOP = 256, 64  # 2 upsamplings by 4 from length / 1024 give length / 64 frames
 F0_RANGE = (70.0, 250.0)  # Hz: the harmonic source's pitch prior (FSDD's voices: 70-250 Hz, some higher)
+PITCH_CHOICES = 32  # istft pitch="chosen": log-spaced pitches over F0_RANGE (0.7 semitone apart)
+
+
+def pitch_grid(n: int = PITCH_CHOICES) -> np.ndarray:
+    """The pitches [n] in Hz that G chooses among with pitch="chosen": log-spaced over F0_RANGE."""
+    lo, hi = F0_RANGE
+    return (lo * (hi / lo) ** np.linspace(0.0, 1.0, n)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def comb_table(frames: int, n_fft: int, harmonics: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """``excitation_spectrum`` of a steady comb at each of ``pitch_grid``'s pitches, computed once
+    (a constant of the traced step) -> real and imaginary parts [PITCH_CHOICES, frames, n_fft // 2 + 1]."""
+    grid = pitch_grid()
+    with jax.ensure_compile_time_eval():
+        er, ei = excitation_spectrum(jnp.asarray(np.repeat(grid[:, None], frames, axis=1)), HOP, n_fft,
+                                     harmonics, sample_rate)
+    return np.asarray(er), np.asarray(ei)
 
 
 def _frames_to_samples(x: jax.Array, hop: int) -> jax.Array:
@@ -300,7 +320,10 @@ class ISTFTGenerator(Generator):
     4e-6 in the first 1000 steps and never came back, while D by then scored clips with v = 0.5
     as more real: a dead gate), so the harmonics take the word's spectral envelope; the comb keeps the
     clip's pitch (no contour: a pitch learnt through the sinusoids did not move, and a comb that
-    depends on z only costs no backward pass).
+    depends on z only costs no backward pass). With ``pitch="chosen"`` G picks the pitch itself,
+    without a gradient through sinusoids: a softmax over ``PITCH_CHOICES`` precomputed combs
+    (``comb_table``) from the frames' mean features, the blend scaled to one comb's energy (G
+    shut every source whose pitch z imposed, round 16).
     """
 
     channels: int = 128  # the fields before these are Generator's
@@ -311,6 +334,7 @@ class ISTFTGenerator(Generator):
     harmonics: int = 0  # K > 0: a harmonic source of K sinusoids beside the frames
     source: str = "add"  # add: the sinusoids are added to the output | filter: the frames filter them
     gate_init: float = 0.5  # filter: the voiced mix every frame starts at
+    pitch: str = "latent"  # filter: the comb's pitch from z[0] | "chosen": G weighs PITCH_CHOICES combs
     sample_rate: int = 8000  # Hz, for the harmonic source's pitch
 
     @nn.compact
@@ -339,11 +363,20 @@ class ISTFTGenerator(Generator):
         lo, hi = F0_RANGE
         pitch = lo * (hi / lo) ** jax.scipy.special.ndtr(z[:, :1])  # [B, 1]: the clip's
         if self.source == "filter":  # a steady pitch: the comb depends on z only (no backward pass)
+            if self.pitch == "chosen":  # G's choice among PITCH_CHOICES combs, linear in its weights
+                w = nn.softmax(nn.Dense(PITCH_CHOICES, kernel_init=nn.initializers.normal(0.01),
+                                        name="pitch")(h.mean(axis=1)))  # [B, P]
+                tr, ti = comb_table(h.shape[1], self.n_fft, self.harmonics, self.sample_rate)
+                norm = jnp.sqrt(jnp.sum(w * w, axis=-1))[:, None, None]  # a blend keeps a comb's energy
+                er = jnp.einsum("bp,pnf->bnf", w, jnp.asarray(tr, h.dtype)) / norm
+                ei = jnp.einsum("bp,pnf->bnf", w, jnp.asarray(ti, h.dtype)) / norm
+                pitch = jnp.exp(w @ np.log(pitch_grid()))[:, None]  # [B, 1]: the weights' mean pitch
             f0 = jnp.broadcast_to(pitch, src.shape[:2])
             self.sow("intermediates", "f0", f0)  # read by benchmarks/voicing.py (mutable only)
             v = straight_through_unit(0.5 + src)  # [B, N, 1]: the voiced share of each frame
             mag = jnp.exp(jnp.minimum(out[..., :bins], 10.0))
-            er, ei = excitation_spectrum(f0, HOP, self.n_fft, self.harmonics, self.sample_rate)
+            if self.pitch != "chosen":
+                er, ei = excitation_spectrum(f0, HOP, self.n_fft, self.harmonics, self.sample_rate)
             if self.is_mutable_collection("intermediates"):  # the two parts apart, for voicing.py
                 noise = istft_complex(mag * (1 - v) * jnp.cos(phase), mag * (1 - v) * jnp.sin(phase), self.n_fft, HOP)
                 for name, value in (("loudness", v[..., 0]), ("istft_out", noise),
@@ -380,6 +413,7 @@ def phase_from_if(increments: jax.Array) -> jax.Array:
 GENERATORS = ("wave", "istft")
 ISTFT_PHASES = ("absolute", "if")
 ISTFT_SOURCES = ("add", "filter")
+ISTFT_PITCHES = ("latent", "chosen")
 
 
 def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_classes: int, head: str,
@@ -655,6 +689,10 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.istft_source={m.istft_source!r}; known: {', '.join(ISTFT_SOURCES)}")
     if not 0 <= m.istft_gate_init <= 1:
         raise ValueError(f"model.istft_gate_init={m.istft_gate_init}; give the starting voiced mix in [0, 1], e.g. 0.5")
+    if m.istft_pitch not in ISTFT_PITCHES:
+        raise ValueError(f"model.istft_pitch={m.istft_pitch!r}; known: {', '.join(ISTFT_PITCHES)}")
+    if m.istft_pitch == "chosen" and m.istft_source != "filter":
+        raise ValueError("model.istft_pitch=chosen needs model.istft_source=filter (and istft_harmonics > 0)")
     if m.istft_harmonics < 0:
         raise ValueError(f"model.istft_harmonics={m.istft_harmonics}; give 0 (none) or a number of harmonics, e.g. 40")
     if not m.istft_if_scale > 0:
@@ -663,6 +701,7 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
          ISTFTGenerator(**wave, film=m.film, channels=m.istft_channels, blocks=m.istft_blocks,
                         phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft,
                         harmonics=m.istft_harmonics, source=m.istft_source, gate_init=m.istft_gate_init,
+                        pitch=m.istft_pitch,
                         sample_rate=config.data.sample_rate))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
