@@ -76,6 +76,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.acgan_weight = 1.0  # weight of the auxiliary class loss (conditioning=acgan), both players
     c.acgan_fake_class = False  # acgan: D's head has a class "generated" for fakes (K + 1 classes)
     c.feature_matching = 0.0  # G: weight of L1 between D's mean features on real and generated clips
+    c.consistency = 0.0  # istft G: weight of its spectrogram's inconsistency |STFT(iSTFT(S)) - S|^2 / |S|^2
     # differentiable augmentation of every D input (real and generated, both players' updates):
     # each of a random time shift (up to 1/8 of the clip, circular), a gain (x0.5..x1.5) and
     # Gaussian noise (std 0.01) is applied to a clip with this probability; 0 = off

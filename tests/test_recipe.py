@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from conftest import REPO
@@ -66,7 +67,7 @@ def test_loss_weights_follow_the_config(smoke_config):
     smoke_config.update({"loss": "hinge", "r1_gamma": 4.0, "feature_matching": 2.0})
     w = losses.weights(smoke_config, "acgan")
     assert w["d"] == {"adv": 1.0, "gp": 0.0, "r1": 2.0, "drift": 0.0, "class": 1.0}
-    assert w["g"] == {"adv": 1.0, "class": 1.0, "feature_match": 2.0}
+    assert w["g"] == {"adv": 1.0, "class": 1.0, "feature_match": 2.0, "consistency": 0.0}
     assert losses.weights(smoke_config, "projection")["g"]["class"] == 0.0
 
 
@@ -374,6 +375,37 @@ def test_chosen_pitch_is_gs_pick_among_the_combs_and_learns_without_sinusoid_gra
     smoke_config.model.update({"istft_pitch": "chosen", "istft_source": "add"})
     with pytest.raises(ValueError, match="needs model.istft_source=filter"):
         models.build(smoke_config, 2)
+
+
+def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smoke_config):
+    """``models.stft_inconsistency`` is ~0 for a real clip's STFT and large for random frames;
+    with ``consistency`` > 0 the train step reports it and minimising it alone lowers it; a
+    weight without the istft G is refused."""
+    n, hop = models.ISTFT_FFT, models.HOP
+    clip = jnp.asarray(np.sin(2 * np.pi * 200 * np.arange(4096) / 8000)[None] * np.hanning(4096), jnp.float32)
+    re, im = jnp.split(models._windowed_frames(clip, n, hop)[:, :64] @ jnp.asarray(models._dft_table(n, n)), 2, axis=-1)
+    assert float(models.stft_inconsistency(re, im, models.istft_complex(re, im, n, hop), n, hop)) < 1e-3
+    r = jax.random.normal(jax.random.key(0), (2, 2, 64, n // 2 + 1))
+    assert float(models.stft_inconsistency(r[0], r[1], models.istft_complex(r[0], r[1], n, hop), n, hop)) > 0.5
+    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1})
+    smoke_config.consistency = 1.0
+    run = train.Run(smoke_config)
+    m = {k: float(v) for k, v in run.step().items()}
+    assert 0 < m["inconsistency"] < 2 and np.isfinite(m["g_loss"])
+    z = jax.random.normal(jax.random.key(1), (4, smoke_config.model.latent_dim))
+    y = jnp.array([0, 1, 0, 1])
+    incons = lambda p: run.G.apply(p, z, y, mutable=["losses"])[1]["losses"]["inconsistency"][0]
+    params, tx = run.state.g_params, optax.adam(1e-2)
+    opt, first = tx.init(params), float(incons(params))
+    for _ in range(30):
+        g = jax.grad(incons)(params)
+        upd, opt = tx.update(g, opt)
+        params = optax.apply_updates(params, upd)
+    assert float(incons(params)) < 0.8 * first
+    assert run.G.apply(params, z, y).shape == (4, smoke_config.model.length)  # no "losses" asked: none sown
+    smoke_config.model.generator = "wave"
+    with pytest.raises(ValueError, match="consistency=1.0: give 0 .off. or a weight > 0 with model.generator=istft"):
+        train.Run(smoke_config)
 
 
 def test_istft_generator_trains_and_follows_the_label(smoke_config):

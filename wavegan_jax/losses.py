@@ -133,7 +133,8 @@ def weights(config, head: str) -> dict[str, dict[str, float]]:
     acgan = config.acgan_weight if head == "acgan" else 0.0
     return {"d": {"adv": 1.0, "gp": config.gp_lambda if get(config.loss).gradient_penalty else 0.0,
                   "r1": 0.5 * config.r1_gamma, "drift": config.drift_penalty, "class": acgan},
-            "g": {"adv": 1.0, "class": acgan, "feature_match": config.feature_matching}}
+            "g": {"adv": 1.0, "class": acgan, "feature_match": config.feature_matching,
+                  "consistency": config.get("consistency", 0.0)}}
 
 
 def _weighted_sum(terms: dict, w: dict, order) -> jax.Array:

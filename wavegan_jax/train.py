@@ -142,6 +142,8 @@ def check_config(config, num_devices: int) -> None:
         raise ValueError(f"augment={config.augment} must be a probability in [0, 1]")
     if config.feature_matching < 0:
         raise ValueError(f"feature_matching={config.feature_matching} must be >= 0")
+    if config.get("consistency", 0.0) < 0 or (config.get("consistency", 0.0) > 0 and config.model.generator != "istft"):
+        raise ValueError(f"consistency={config.consistency}: give 0 (off) or a weight > 0 with model.generator=istft")
     if not (0 <= config.replay <= 1 and 0 < config.replay_write <= 1 and config.replay_slots >= 1):
         raise ValueError(f"replay={config.replay} must be in [0, 1], replay_write={config.replay_write} "
                          f"in (0, 1] and replay_slots={config.replay_slots} >= 1")
@@ -278,6 +280,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     ps, ema_decay, smoothing = config.model.phase_shuffle, config.ema_decay, config.label_smoothing
     noise0, noise_steps, aug_p = config.instance_noise, config.instance_noise_steps, config.augment
     feature_matching = config.feature_matching > 0
+    w_consistency = losses.weights(config, cond_lib.get(config.conditioning).head)["g"]["consistency"]
 
     def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise, aug, replay):
         fake = generated = G.apply(g_params, z, labels)
@@ -311,14 +314,21 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
 
     def g_update(g_params, g_opt, d_params, z, labels, shifts, noise, real, aug):
         def g_loss_fn(gp):
-            fake = G.apply(gp, z, labels)
+            if w_consistency:  # the istft G's spectrogram, held near the STFT of its own output
+                fake, sown = G.apply(gp, z, labels, mutable=["losses"])
+            else:
+                fake = G.apply(gp, z, labels)
             if noise is not None:
                 fake = fake + noise
             x_real = real
             if aug is not None:
                 fake = augment(fake, aug[0], aug_p)
                 x_real = None if real is None else augment(real, aug[1], aug_p)
-            return generator_loss(config, Ds, d_params, fake, labels, shifts, x_real)
+            total, m = generator_loss(config, Ds, d_params, fake, labels, shifts, x_real)
+            if w_consistency:
+                m["inconsistency"] = sown["losses"]["inconsistency"][0]
+                total = total + w_consistency * m["inconsistency"]
+            return total, m
 
         (_, m), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(g_params))
         grads = jax.lax.pmean(grads, "data")
