@@ -4,6 +4,7 @@
     python benchmarks/voicing.py runs/qph_2core/istft_seed0 --checkpoint best --num 50 --fsdd ../shared/data/fsdd
     python benchmarks/voicing.py runs/qph_r15/cont --num 30 --rephase
     python benchmarks/voicing.py runs/qph_r16/srcfilt_sigmoid --num 10 --open=-0.5,0,0.5
+    python benchmarks/voicing.py runs/quickstart --num 20 --frames
 
 The voiced share (``speech.measures``) of a word's real test clips and of ``--num`` generated
 ones (EMA generator), split by loudness: a clip is loud when its loudest frame is above
@@ -92,6 +93,53 @@ def rephase(audio: np.ndarray, sample_rate: int, n_fft: int = REPHASE_FFT, iters
     return y
 
 
+def own_frames(run, real: np.ndarray, num: int, seed: int, iters: int = 100) -> None:
+    """The istft G's spectrogram S (its frames' magnitudes and phases, before the harmonic
+    source) against its output: the share of S's energy that its iSTFT drops
+    (``models.stft_inconsistency``), and the voicing of S's magnitudes alone with phases from
+    ``iters`` rounds of Griffin-Lim from random phases at G's own framing; the real clips'
+    magnitudes through the same show what Griffin-Lim itself loses."""
+    import jax
+    import jax.numpy as jnp
+
+    from wavegan_jax import models
+
+    n_fft, hop, sr = run.config.model.istft_fft, models.HOP, run.config.data.sample_rate
+    table = jnp.asarray(models._dft_table(n_fft, n_fft), jnp.float32)
+    stft = lambda y, n: jnp.split(models._windowed_frames(y, n_fft, hop)[:, :n] @ table, 2, axis=-1)
+
+    @jax.jit
+    def griffin_lim(mag, phase):
+        def rebuild(re, im):
+            norm = jnp.maximum(jnp.hypot(re, im), 1e-12)
+            return models.istft_complex(mag * re / norm, mag * im / norm, n_fft, hop)
+        re, im = jax.lax.fori_loop(0, iters, lambda _, c: stft(rebuild(*c), mag.shape[1]),
+                                   (jnp.cos(phase), jnp.sin(phase)))
+        return rebuild(re, im)
+
+    rng = np.random.default_rng(seed)
+    rms = lambda x: jnp.sqrt(jnp.mean(x ** 2, axis=1, keepdims=True)) + 1e-9
+    voiced = lambda a: speech.measures(np.asarray(a), sr)["voiced_share"].mean()
+    real = jnp.asarray(real)
+    re, im = stft(real, real.shape[1] // hop)
+    mag = jnp.hypot(re, im)
+    back = griffin_lim(mag, jnp.asarray(rng.uniform(0, 2 * np.pi, mag.shape), jnp.float32))
+    print(f"\nreal clips: voiced {voiced(real):.3f}; their {n_fft}-point magnitudes with Griffin-Lim "
+          f"phases ({iters} rounds): {voiced(back * rms(real) / rms(back)):.3f}")
+    z, labels = sampling.word_noise(run, list(range(len(run.words))), num, seed)
+    G = run.G.clone(consistency=True)
+    audio, st = G.apply(run.state.ema_params, z, labels, mutable=["intermediates"],
+                        capture_intermediates=lambda m, _: m.name == "frames")
+    out = st["intermediates"]["frames"]["__call__"][0]
+    bins = n_fft // 2 + 1
+    mag, phase = jnp.exp(jnp.minimum(out[..., :bins], 10.0)), out[..., bins:] * np.pi
+    pre = models.istft(out[..., :bins], phase, n_fft, hop)
+    back = griffin_lim(mag, jnp.asarray(rng.uniform(0, 2 * np.pi, mag.shape), jnp.float32))
+    print(f"generated: voiced {voiced(audio):.3f}; G's spectrogram drops "
+          f"{float(st['intermediates']['inconsistency'][0]):.3f} of its energy in the iSTFT; its magnitudes "
+          f"with Griffin-Lim phases: {voiced(jnp.tanh(back * rms(pre) / rms(back))):.3f}")
+
+
 def source(run, num: int, seed: int) -> None:
     """The harmonic source's energy share and pitch percentiles per word (EMA generator)."""
     print("\n| word | source energy share | frames open | F0 p10 | F0 p50 | F0 p90 (Hz, where the source is on) |\n"
@@ -151,6 +199,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fsdd", type=Path, help="an FSDD folder: also print each speaker's voicing")
     ap.add_argument("--rephase", action="store_true", help="also the voicing after Griffin-Lim (slow)")
+    ap.add_argument("--frames", action="store_true",
+                    help="istft G: how consistent its spectrogram is, and its magnitudes' own voicing")
     ap.add_argument("--open", help="harmonic source: biases B,B,... to hold it open at (see above)")
     args = ap.parse_args()
     run = sampling.load_run(args.workdir, args.checkpoint)
@@ -177,6 +227,10 @@ def main() -> None:
         source(run, args.num, args.seed)
         if args.open:
             open_source(run, [float(b) for b in args.open.split(",")], min(args.num, 10), args.seed)
+    if args.frames:
+        if run.config.model.generator != "istft":
+            raise SystemExit(f"--frames reads an istft G's spectrogram; this run's G is {run.config.model.generator!r}")
+        own_frames(run, test, min(args.num, 20), args.seed)
     if args.rephase:
         voiced = lambda a: speech.measures(a, sr)["voiced_share"].mean()
         print(f"\nGriffin-Lim from {REPHASE_FFT}-point magnitudes: real {voiced(test):.3f} -> "

@@ -44,6 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.istft_source = "add"  # with istft_harmonics: add the sinusoids | "filter": G's frames filter them
     c.model.istft_gate_init = 0.5  # istft_source=filter: the voiced mix every frame starts at
     c.model.istft_pitch = "latent"  # istft_source=filter: the comb's pitch from z | "chosen": G picks it
+    c.model.istft_mag_init = 0.0  # istft G: every bin's starting log-magnitude (0: |S| = 1 everywhere)
     c.model.istft_if_scale = 0.125  # "if": phase advance per frame = output * pi * this (1 diverged)
     c.model.film = False  # G: per-class scale and shift after every upsampling layer (FiLM)
     c.model.stft_resolutions = "128,256,512"  # FFT sizes of the spectral discriminator (hop n/4)
@@ -76,7 +77,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.acgan_weight = 1.0  # weight of the auxiliary class loss (conditioning=acgan), both players
     c.acgan_fake_class = False  # acgan: D's head has a class "generated" for fakes (K + 1 classes)
     c.feature_matching = 0.0  # G: weight of L1 between D's mean features on real and generated clips
-    c.consistency = 0.0  # istft G: weight of its spectrogram's inconsistency |STFT(iSTFT(S)) - S|^2 / |S|^2
+    c.consistency = 0.0  # istft G: weight of the energy per frame its iSTFT drops, |STFT(iSTFT(S)) - S|^2
     # differentiable augmentation of every D input (real and generated, both players' updates):
     # each of a random time shift (up to 1/8 of the clip, circular), a gain (x0.5..x1.5) and
     # Gaussian noise (std 0.01) is applied to a clip with this probability; 0 = off

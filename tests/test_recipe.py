@@ -384,17 +384,19 @@ def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smok
     n, hop = models.ISTFT_FFT, models.HOP
     clip = jnp.asarray(np.sin(2 * np.pi * 200 * np.arange(4096) / 8000)[None] * np.hanning(4096), jnp.float32)
     re, im = jnp.split(models._windowed_frames(clip, n, hop)[:, :64] @ jnp.asarray(models._dft_table(n, n)), 2, axis=-1)
-    assert float(models.stft_inconsistency(re, im, models.istft_complex(re, im, n, hop), n, hop)) < 1e-3
+    assert float(models.stft_inconsistency(re, im, models.istft_complex(re, im, n, hop), n, hop)[0]) < 1e-3
     r = jax.random.normal(jax.random.key(0), (2, 2, 64, n // 2 + 1))
-    assert float(models.stft_inconsistency(r[0], r[1], models.istft_complex(r[0], r[1], n, hop), n, hop)) > 0.5
+    ratio, energy = models.stft_inconsistency(r[0], r[1], models.istft_complex(r[0], r[1], n, hop), n, hop)
+    assert float(ratio) > 0.5 and float(energy) == pytest.approx(float(ratio) * 2 * (n // 2 + 1), rel=0.05)
     smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1})
     smoke_config.consistency = 1.0
     run = train.Run(smoke_config)
+    assert set(run.state.g_params) == {"params"}  # a value sown at init would be read in place of the step's
     m = {k: float(v) for k, v in run.step().items()}
-    assert 0 < m["inconsistency"] < 2 and np.isfinite(m["g_loss"])
+    assert 0 < m["inconsistency"] < 2 and m["dropped_energy"] > 0 and np.isfinite(m["g_loss"])
     z = jax.random.normal(jax.random.key(1), (4, smoke_config.model.latent_dim))
     y = jnp.array([0, 1, 0, 1])
-    incons = lambda p: run.G.apply(p, z, y, mutable=["losses"])[1]["losses"]["inconsistency"][0]
+    incons = lambda p: run.G.apply(p, z, y, mutable=["intermediates"])[1]["intermediates"]["dropped_energy"][0]
     params, tx = run.state.g_params, optax.adam(1e-2)
     opt, first = tx.init(params), float(incons(params))
     for _ in range(30):
@@ -402,7 +404,11 @@ def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smok
         upd, opt = tx.update(g, opt)
         params = optax.apply_updates(params, upd)
     assert float(incons(params)) < 0.8 * first
-    assert run.G.apply(params, z, y).shape == (4, smoke_config.model.length)  # no "losses" asked: none sown
+    assert run.G.apply(params, z, y).shape == (4, smoke_config.model.length)  # not asked: nothing sown
+    smoke_config.model.istft_mag_init = -3.0  # quiet start: every bin's log-magnitude at -3, phases at 0
+    G, _ = models.build(smoke_config, 2)
+    bias = np.asarray(G.init(jax.random.key(3), z, y)["params"]["frames"]["bias"])
+    np.testing.assert_allclose(bias, np.r_[np.full(n // 2 + 1, -3.0), np.zeros(n // 2 + 1)])
     smoke_config.model.generator = "wave"
     with pytest.raises(ValueError, match="consistency=1.0: give 0 .off. or a weight > 0 with model.generator=istft"):
         train.Run(smoke_config)

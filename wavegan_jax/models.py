@@ -269,15 +269,19 @@ def _frames_to_samples(x: jax.Array, hop: int) -> jax.Array:
     return up.reshape((x.shape[0], x.shape[1] * hop) + x.shape[2:])
 
 
-def stft_inconsistency(real: jax.Array, imag: jax.Array, audio: jax.Array, n_fft: int, hop: int) -> jax.Array:
-    """How much of a spectrogram [B, N, n_fft // 2 + 1] (real and imaginary parts) is not the
-    STFT of its own iSTFT ``audio`` [B, N * hop]: |STFT(audio) - S|^2 / |S|^2 over the batch (0:
-    consistent; a real clip's STFT gives ~1e-4). The iSTFT drops the rest (its null space gets
-    no gradient), so an inconsistent G writes "magnitudes" that are not its output's: the
-    ``istft`` G of the recipe leaves 0.87-0.92 of its spectrogram's energy there."""
+def stft_inconsistency(real: jax.Array, imag: jax.Array, audio: jax.Array, n_fft: int, hop: int
+                       ) -> tuple[jax.Array, jax.Array]:
+    """What of a spectrogram S [B, N, n_fft // 2 + 1] (real and imaginary parts) is not the STFT
+    of its own iSTFT ``audio`` [B, N * hop] -> (|STFT(audio) - S|^2 / |S|^2 over the batch: 0 when
+    consistent, ~1e-4 for a real clip's STFT; the same energy per frame, summed over bins). The
+    iSTFT drops it and its null space gets no gradient, so an inconsistent G writes "magnitudes"
+    that are not its output's: the recipe's ``istft`` G leaves 0.87-0.92 of its energy there. The
+    ratio is scale-free, so as a loss its gradient is tiny (weight 1 changed nothing in 1,500
+    steps); the absolute energy per frame is the loss term."""
     frames = _windowed_frames(audio, n_fft, hop)[:, :real.shape[1]]
     re, im = jnp.split(frames @ jnp.asarray(_dft_table(n_fft, n_fft), frames.dtype), 2, axis=-1)
-    return jnp.sum((re - real) ** 2 + (im - imag) ** 2) / (jnp.sum(real ** 2 + imag ** 2) + 1e-12)
+    dropped = jnp.sum((re - real) ** 2 + (im - imag) ** 2, axis=-1)  # [B, N]
+    return jnp.sum(dropped) / (jnp.sum(real ** 2 + imag ** 2) + 1e-12), jnp.mean(dropped)
 
 
 def excitation_spectrum(f0: jax.Array, hop: int, n_fft: int, harmonics: int, sample_rate: int
@@ -347,6 +351,7 @@ class ISTFTGenerator(Generator):
     gate_init: float = 0.5  # filter: the voiced mix every frame starts at
     pitch: str = "latent"  # filter: the comb's pitch from z[0] | "chosen": G weighs PITCH_CHOICES combs
     consistency: bool = False  # sow the spectrogram's stft_inconsistency (for the loss term "consistency")
+    mag_init: float = 0.0  # every bin's log-magnitude at init (0: |S| = 1, ~0.99 of it dropped by the iSTFT)
     sample_rate: int = 8000  # Hz, for the harmonic source's pitch
 
     @nn.compact
@@ -363,7 +368,9 @@ class ISTFTGenerator(Generator):
             h = h + nn.Conv(self.channels, (7,), name=f"block{i}_b")(r)
             h = nn.relu(self._film(h, labels, f"block{i}_film"))
         bins = self.n_fft // 2 + 1
-        out = nn.Dense(2 * bins, kernel_init=nn.initializers.normal(0.01), name="frames")(h)
+        start = np.concatenate([np.full(bins, self.mag_init), np.zeros(bins)]).astype(np.float32)
+        out = nn.Dense(2 * bins, kernel_init=nn.initializers.normal(0.01), name="frames",
+                       bias_init=lambda *_: jnp.asarray(start))(h)
         phase = out[..., bins:] * np.pi
         if self.phase == "if":  # frame t's phase sums t + 1 outputs: scaled down, or one update
             phase = phase_from_if(phase * self.if_scale)  # moves the last frames' phases 64x as far
@@ -409,11 +416,13 @@ class ISTFTGenerator(Generator):
 
     def _output(self, real: jax.Array, imag: jax.Array, squash: bool = True) -> jax.Array:
         """iSTFT of G's spectrogram [B, N, bins] (tanh-squashed unless ``squash`` is False); with
-        ``consistency``, sows its ``stft_inconsistency`` into "losses" (read when that collection is
-        mutable, i.e. by the train step)."""
+        ``consistency``, sows its ``stft_inconsistency`` (ratio, energy) into "intermediates" (read
+        when that collection is mutable: by the train step; ``init`` keeps none)."""
         audio = istft_complex(real, imag, self.n_fft, HOP)
-        if self.consistency and self.is_mutable_collection("losses"):
-            self.sow("losses", "inconsistency", stft_inconsistency(real, imag, audio, self.n_fft, HOP))
+        if self.consistency and self.is_mutable_collection("intermediates"):  # not at init: init keeps none
+            ratio, energy = stft_inconsistency(real, imag, audio, self.n_fft, HOP)
+            self.sow("intermediates", "inconsistency", ratio)
+            self.sow("intermediates", "dropped_energy", energy)
         return jnp.tanh(audio) if squash else audio
 
 
@@ -725,6 +734,7 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
                         phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft,
                         harmonics=m.istft_harmonics, source=m.istft_source, gate_init=m.istft_gate_init,
                         pitch=m.istft_pitch, consistency=config.get("consistency", 0.0) > 0,
+                        mag_init=m.get("istft_mag_init", 0.0),
                         sample_rate=config.data.sample_rate))
     return g, {name: make[name]() for name in discriminator_names(config)}
 

@@ -315,7 +315,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     def g_update(g_params, g_opt, d_params, z, labels, shifts, noise, real, aug):
         def g_loss_fn(gp):
             if w_consistency:  # the istft G's spectrogram, held near the STFT of its own output
-                fake, sown = G.apply(gp, z, labels, mutable=["losses"])
+                fake, sown = G.apply(gp, z, labels, mutable=["intermediates"])
             else:
                 fake = G.apply(gp, z, labels)
             if noise is not None:
@@ -326,8 +326,8 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
                 x_real = None if real is None else augment(real, aug[1], aug_p)
             total, m = generator_loss(config, Ds, d_params, fake, labels, shifts, x_real)
             if w_consistency:
-                m["inconsistency"] = sown["losses"]["inconsistency"][0]
-                total = total + w_consistency * m["inconsistency"]
+                m["inconsistency"], m["dropped_energy"] = (sown["intermediates"][k][0] for k in ("inconsistency", "dropped_energy"))
+                total = total + w_consistency * m["dropped_energy"]
             return total, m
 
         (_, m), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(g_params))
