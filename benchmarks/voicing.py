@@ -106,7 +106,7 @@ def own_frames(run, real: np.ndarray, num: int, seed: int, iters: int = 100) -> 
 
     n_fft, hop, sr = run.config.model.istft_fft, models.HOP, run.config.data.sample_rate
     table = jnp.asarray(models._dft_table(n_fft, n_fft), jnp.float32)
-    stft = lambda y, n: jnp.split(models._windowed_frames(y, n_fft, hop)[:, :n] @ table, 2, axis=-1)
+    stft = lambda y, n: tuple(jnp.split(models._windowed_frames(y, n_fft, hop)[:, :n] @ table, 2, axis=-1))
 
     @jax.jit
     def griffin_lim(mag, phase):

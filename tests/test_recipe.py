@@ -377,7 +377,7 @@ def test_chosen_pitch_is_gs_pick_among_the_combs_and_learns_without_sinusoid_gra
         models.build(smoke_config, 2)
 
 
-def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smoke_config):
+def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smoke_config, capsys):
     """``models.stft_inconsistency`` is ~0 for a real clip's STFT and large for random frames;
     with ``consistency`` > 0 the train step reports it and minimising it alone lowers it; a
     weight without the istft G is refused."""
@@ -405,6 +405,16 @@ def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smok
         params = optax.apply_updates(params, upd)
     assert float(incons(params)) < 0.8 * first
     assert run.G.apply(params, z, y).shape == (4, smoke_config.model.length)  # not asked: nothing sown
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import voicing
+
+    t = np.arange(smoke_config.model.length) / 8000
+    voiced_clips = np.stack([0.3 * np.sin(2 * np.pi * f * t) for f in (120.0, 180.0)]).astype(np.float32)
+    voicing.own_frames(run, voiced_clips, 2, 0, iters=8)
+    real_line, gen_line = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert real_line.startswith("real clips: voiced 1.000") and float(real_line.split()[-1]) > 0.7  # 8 rounds of GL keep most of it
+    dropped = float(gen_line.split("drops ")[1].split()[0])
+    assert gen_line.startswith("generated: voiced") and 0.5 < dropped <= 1.0  # a fresh G: |S| = 1, dropped
     smoke_config.model.istft_mag_init = -3.0  # quiet start: every bin's log-magnitude at -3, phases at 0
     G, _ = models.build(smoke_config, 2)
     bias = np.asarray(G.init(jax.random.key(3), z, y)["params"]["frames"]["bias"])
