@@ -20,13 +20,17 @@ Two more tables over all words: ``bands`` splits the active frames by their pitc
 floor on every voice as all bands'; ``--rephase`` re-synthesises the real and generated clips
 from their STFT magnitudes alone (Griffin-Lim, ``REPHASE_FFT`` points, 100 iterations, phases
 made consistent): if the generated clips' voicing rose to the real ones' there, the gap would be
-in G's phases; if it stays, it is in the magnitudes (the harmonics are not clean).
+in G's phases; if it stays, it is in the output's magnitudes (the harmonics are not clean), which
+for an ``istft`` G are not the magnitudes G writes: see ``--frames``.
 
 For a generator with a harmonic source (``model.istft_harmonics``), ``source`` shows per word how
 much of the output (before the tanh) the sinusoids write, ``voice / (voice + istft_out)`` in energy (the iSTFT frames' output),
 the share of frames where the source is on at all (loudness, or the filter's mix, above 0),
 and where their pitch sits: the 10th, 50th and 90th percentile of the head's F0 over the frames
 where its loudness is above a tenth of that clip's loudest (the source is on there).
+``--frames`` (an ``istft`` G) measures how much of G's own spectrogram its iSTFT drops
+(``models.stft_inconsistency``) and how voiced G's magnitudes are on their own (Griffin-Lim
+phases at G's framing), beside real magnitudes through the same.
 ``--open B,B,...`` asks what the source would do if G left it on: the head's kernel set to 0 and
 its biases to each B (``model.istft_source=filter``: the voiced mix is 0.5 + B, clipped; "add":
 every output is B, so the loudness is softplus(B - 3), the harmonics equal and the pitch times
