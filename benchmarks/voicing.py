@@ -109,8 +109,7 @@ def own_frames(run, real: np.ndarray, num: int, seed: int, iters: int = 100) -> 
     from wavegan_jax import models
 
     n_fft, hop, sr = run.config.model.istft_fft, models.HOP, run.config.data.sample_rate
-    table = jnp.asarray(models._dft_table(n_fft, n_fft), jnp.float32)
-    stft = lambda y, n: tuple(jnp.split(models._windowed_frames(y, n_fft, hop)[:, :n] @ table, 2, axis=-1))
+    stft = lambda y, n: tuple(models.stft_complex(y, n_fft, hop, n))
 
     @jax.jit
     def griffin_lim(mag, phase):

@@ -269,6 +269,14 @@ def _frames_to_samples(x: jax.Array, hop: int) -> jax.Array:
     return up.reshape((x.shape[0], x.shape[1] * hop) + x.shape[2:])
 
 
+def stft_complex(audio: jax.Array, n_fft: int, hop: int, frames: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """The STFT that ``istft_complex`` inverts: audio [B, L] -> real and imaginary parts
+    [B, frames (1 + L // hop by default), n_fft // 2 + 1] of each Hann-windowed, centred frame."""
+    f = _windowed_frames(audio, n_fft, hop)[:, :frames]
+    re, im = jnp.split(f @ jnp.asarray(_dft_table(n_fft, n_fft), f.dtype), 2, axis=-1)
+    return re, im
+
+
 def stft_inconsistency(real: jax.Array, imag: jax.Array, audio: jax.Array, n_fft: int, hop: int
                        ) -> tuple[jax.Array, jax.Array]:
     """What of a spectrogram S [B, N, n_fft // 2 + 1] (real and imaginary parts) is not the STFT
@@ -278,8 +286,7 @@ def stft_inconsistency(real: jax.Array, imag: jax.Array, audio: jax.Array, n_fft
     that are not its output's: the recipe's ``istft`` G leaves 0.85-0.92 of its energy there. The
     loss term is the absolute energy per frame (shrinking the null-space part lowers it; the
     ratio is scale-free, which a shrink of all of S does not change)."""
-    frames = _windowed_frames(audio, n_fft, hop)[:, :real.shape[1]]
-    re, im = jnp.split(frames @ jnp.asarray(_dft_table(n_fft, n_fft), frames.dtype), 2, axis=-1)
+    re, im = stft_complex(audio, n_fft, hop, real.shape[1])
     dropped = jnp.sum((re - real) ** 2 + (im - imag) ** 2, axis=-1)  # [B, N]
     return jnp.sum(dropped) / (jnp.sum(real ** 2 + imag ** 2) + 1e-12), jnp.mean(dropped)
 
@@ -371,11 +378,11 @@ class ISTFTGenerator(Generator):
         start = np.concatenate([np.full(bins, self.mag_init), np.zeros(bins)]).astype(np.float32)
         out = nn.Dense(2 * bins, kernel_init=nn.initializers.normal(0.01), name="frames",
                        bias_init=lambda *_: jnp.asarray(start))(h)
+        mag = jnp.exp(jnp.minimum(out[..., :bins], 10.0))  # no overflow (Vocos clips the same way)
         phase = out[..., bins:] * np.pi
         if self.phase == "if":  # frame t's phase sums t + 1 outputs: scaled down, or one update
             phase = phase_from_if(phase * self.if_scale)  # moves the last frames' phases 64x as far
         if not self.harmonics:
-            mag = jnp.exp(jnp.minimum(out[..., :bins], 10.0))
             return self._output(mag * jnp.cos(phase), mag * jnp.sin(phase))
         width = 1 if self.source == "filter" else 2 + self.harmonics
         bias = nn.initializers.constant(self.gate_init - 0.5 if self.source == "filter" else 0.0)
@@ -394,7 +401,6 @@ class ISTFTGenerator(Generator):
             f0 = jnp.broadcast_to(pitch, src.shape[:2])
             self.sow("intermediates", "f0", f0)  # read by benchmarks/voicing.py (mutable only)
             v = straight_through_unit(0.5 + src)  # [B, N, 1]: the voiced share of each frame
-            mag = jnp.exp(jnp.minimum(out[..., :bins], 10.0))
             if self.pitch != "chosen":
                 er, ei = excitation_spectrum(f0, HOP, self.n_fft, self.harmonics, self.sample_rate)
             if self.is_mutable_collection("intermediates"):  # the two parts apart, for voicing.py
@@ -405,7 +411,6 @@ class ISTFTGenerator(Generator):
             return self._output(mag * (v * er + (1 - v) * jnp.cos(phase)), mag * (v * ei + (1 - v) * jnp.sin(phase)))
         f0 = pitch * 2.0 ** (0.5 * jnp.tanh(src[..., 0]))  # [B, N]
         self.sow("intermediates", "f0", f0)
-        mag = jnp.exp(jnp.minimum(out[..., :bins], 10.0))
         audio = self._output(mag * jnp.cos(phase), mag * jnp.sin(phase), squash=False)
         loudness = nn.softplus(src[..., 1] - 3.0)  # [B, N]: 0.05 at first, quieter than speech
         voice = harmonic_source(f0, loudness[..., None] * nn.softmax(src[..., 2:]), HOP, self.sample_rate)
