@@ -537,6 +537,8 @@ def test_digits_experiment_switches():
     screened = digits.get_config("baseline,+stft,+cheap")
     assert screened.discriminators == "wave,stft" and screened.loss == "hinge" and screened.n_critic == 1
     assert digits.get_config("zero_one").data.words == "zero,one"
+    sizes = digits.get_config("+wide,+deep").model  # the istft G's size (round 18), the recipe's unchanged
+    assert (sizes.istft_channels, sizes.istft_blocks) == (256, 6) != (recipe.model.istft_channels, recipe.model.istft_blocks)
     with pytest.raises(ValueError, match=r"\+NAME or -NAME with NAME in stft, film, cheap, aug, fm, istft, fakeclass, floor, ema"):
         digits.get_config("baseline,+stfft")
 
