@@ -5,6 +5,7 @@
     python benchmarks/voicing.py runs/qph_r15/cont --num 30 --rephase
     python benchmarks/voicing.py runs/qph_r16/srcfilt_sigmoid --num 10 --open=-0.5,0,0.5
     python benchmarks/voicing.py runs/quickstart --num 20 --frames
+    python benchmarks/voicing.py runs/qph_2core/wide256_seed0 --num 50 --misses
 
 The voiced share (``speech.measures``) of a word's real test clips and of ``--num`` generated
 ones (EMA generator), split by loudness: a clip is loud when its loudest frame is above
@@ -28,6 +29,10 @@ much of the output (before the tanh) the sinusoids write, ``voice / (voice + ist
 the share of frames where the source is on at all (loudness, or the filter's mix, above 0),
 and where their pitch sits: the 10th, 50th and 90th percentile of the head's F0 over the frames
 where its loudness is above a tenth of that clip's loudest (the source is on there).
+``--misses`` asks how the loud clips' unvoiced active frames miss YIN's threshold, per word: the
+share of them with a clear period (d' < ``speech.YIN_THRESHOLD``), a near miss (below
+``NEAR_MISS``: a period with some aperiodic energy, as breathy or noisy voicing) or none (the
+frame has no period: a consonant, silence's edge, or noise).
 ``--frames`` (an ``istft`` G) measures how much of G's own spectrogram its iSTFT drops
 (``models.stft_inconsistency``) and how voiced G's magnitudes are on their own (Griffin-Lim
 phases at G's framing), beside real magnitudes through the same.
@@ -51,6 +56,7 @@ from wavegan_jax import data as data_lib, sampling, speech
 COLUMNS = ("voiced", "loud", "voiced|loud", "voiced|quiet")
 BANDS = ((70, 110), (110, 150), (150, 200), (200, 400))  # Hz, the pitch bands of ``bands``
 REPHASE_FFT = 512
+NEAR_MISS = 0.4  # YIN's d' between speech.YIN_THRESHOLD and this: a near miss (``misses``)
 
 
 def level_stats(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
@@ -82,6 +88,19 @@ def bands(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
         out.append((float(m.mean()) if m.size else float("nan"),
                     float((per[m] < speech.YIN_THRESHOLD).mean()) if m.any() else float("nan")))
     return out
+
+
+def misses(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
+    """audio [N, L] -> shares of the loud clips' active frames whose YIN periodicity is below
+    ``speech.YIN_THRESHOLD`` (voiced), below ``NEAR_MISS`` (a near miss) or higher (no period);
+    NaNs when no clip is loud."""
+    f = speech.frames(audio, sample_rate)
+    loud = speech.peak_db(audio, sample_rate) > speech.LOUD_DB
+    per = speech.periodicity(f, sample_rate)[speech.active_frames(f) & loud[:, None]]
+    if not per.size:
+        return (float("nan"),) * 3
+    voiced, near = per < speech.YIN_THRESHOLD, (per >= speech.YIN_THRESHOLD) & (per < NEAR_MISS)
+    return float(voiced.mean()), float(near.mean()), float((~voiced & ~near).mean())
 
 
 def rephase(audio: np.ndarray, sample_rate: int, n_fft: int = REPHASE_FFT, iters: int = 100,
@@ -204,6 +223,8 @@ def main() -> None:
     ap.add_argument("--rephase", action="store_true", help="also the voicing after Griffin-Lim (slow)")
     ap.add_argument("--frames", action="store_true",
                     help="istft G: how consistent its spectrogram is, and its magnitudes' own voicing")
+    ap.add_argument("--misses", action="store_true",
+                    help="also how the loud clips' active frames miss the voicing threshold, per word")
     ap.add_argument("--open", help="harmonic source: biases B,B,... to hold it open at (see above)")
     args = ap.parse_args()
     run = sampling.load_run(args.workdir, args.checkpoint)
@@ -226,6 +247,12 @@ def main() -> None:
           "|---|---|---|---|---|")
     for (lo, hi), r, g in zip(BANDS, bands(test, sr), bands(every, sr)):
         print(f"| {lo}-{hi} Hz | {r[0]:.3f} | {r[1]:.3f} | {g[0]:.3f} | {g[1]:.3f} |")
+    if args.misses:
+        print("\n| word (loud clips' active frames) | real voiced | real near miss | real no period "
+              "| gen voiced | gen near miss | gen no period |\n|" + "---|" * 7)
+        rows = [misses(test[labels == k], sr) + misses(gen[w], sr) for k, w in enumerate(run.words)]
+        for word, row in zip(run.words + ["mean"], rows + [tuple(np.nanmean(rows, axis=0))]):
+            print(f"| {word} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
     if run.config.model.get("istft_harmonics", 0) and run.config.model.generator == "istft":
         source(run, args.num, args.seed)
         if args.open:

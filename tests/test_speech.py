@@ -110,6 +110,23 @@ def test_voicing_benchmark_splits_by_level_and_reweights():
     assert np.isnan(loud_only["voiced|quiet"]) and voicing.at_mix(loud_only, 0.0) == loud_only["voiced"]
 
 
+def test_voicing_benchmark_sorts_loud_frames_into_voiced_near_miss_and_no_period():
+    """benchmarks/voicing.py --misses: a loud vowel's active frames are voiced, the same vowel in
+    loud enough noise misses the threshold by less than noise alone does, and quiet clips count
+    for nothing."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import voicing
+
+    rng = np.random.default_rng(0)
+    noise = lambda scale: scale * negatives.coloured_noise(rng, 1, 4096, 0.0)[0]
+    clean, breathy, hiss = (voicing.misses(a[None], SR) for a in (vowel(120), vowel(120) + noise(0.05), noise(0.2)))
+    assert clean[0] > 0.9 and hiss[2] > 0.9 and all(abs(sum(m) - 1) < 1e-9 for m in (clean, breathy, hiss))
+    assert breathy[0] < clean[0] and breathy[2] < hiss[2]  # noise pulls the vowel's frames off, not all the way
+    assert np.isnan(voicing.misses(0.001 * vowel(120)[None], SR)).all()  # never loud
+
+
 def test_voicing_benchmark_finds_each_vowels_pitch_band_and_keeps_voicing_through_griffin_lim():
     """benchmarks/voicing.py: a 100 Hz vowel's active frames fall in the 70-110 Hz band and a
     180 Hz vowel's in 150-200 Hz, voiced; re-phasing by Griffin-Lim keeps a vowel voiced (its
