@@ -99,8 +99,8 @@ def misses(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
     per = speech.periodicity(f, sample_rate)[speech.active_frames(f) & loud[:, None]]
     if not per.size:
         return (float("nan"),) * 3
-    voiced, near = per < speech.YIN_THRESHOLD, (per >= speech.YIN_THRESHOLD) & (per < NEAR_MISS)
-    return float(voiced.mean()), float(near.mean()), float((~voiced & ~near).mean())
+    voiced, none = per < speech.YIN_THRESHOLD, per >= NEAR_MISS
+    return float(voiced.mean()), float(1 - voiced.mean() - none.mean()), float(none.mean())
 
 
 def rephase(audio: np.ndarray, sample_rate: int, n_fft: int = REPHASE_FFT, iters: int = 100,
@@ -128,7 +128,7 @@ def own_frames(run, real: np.ndarray, num: int, seed: int, iters: int = 100) -> 
     from wavegan_jax import models
 
     n_fft, hop, sr = run.config.model.istft_fft, models.HOP, run.config.data.sample_rate
-    stft = lambda y, n: tuple(models.stft_complex(y, n_fft, hop, n))
+    stft = lambda y, n: models.stft_complex(y, n_fft, hop, n)
 
     @jax.jit
     def griffin_lim(mag, phase):
