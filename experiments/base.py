@@ -34,6 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.d = 32  # model size: 64 in the paper, 32 in the original study's downsized model
     c.model.latent_dim = 100  # size of z
     c.model.phase_shuffle = 2  # D shifts each layer's output by up to +-n samples (0 = off)
+    c.model.d_preemphasis = 0.0  # > 0: the waveform D reads x_t - a x_{t-1} (upper harmonics weigh more)
     c.model.conv_impl = "auto"  # auto | polyphase | direct (same function, different speed)
     c.model.generator = "wave"  # wave (WaveGAN's upsampling G) | istft (G writes STFT frames)
     c.model.istft_channels = 128  # istft G: channels at the frame rate (length / 64 frames)
@@ -54,6 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.period_channels = 16  # its first convolution's width (then 2x, 4x, 4x)
     c.model.acf_resolutions = "512"  # frame sizes (hop n/4) of the autocorrelation D (width: stft_channels)
     c.model.acf_rms = False  # its frames' autocorrelation weighted by their RMS (bounded input gradient)
+    c.model.acf_highpass_hz = 0.0  # > 0: the autocorrelation of the frames' band above this (upper harmonics)
     # the discriminators, comma-separated: wave (WaveGAN's D), stft (multi-resolution STFT
     # magnitudes, models.SpectralDiscriminator), period (samples p apart, HiFi-GAN's MPD,
     # models.PeriodDiscriminator), acf (each frame's normalised autocorrelation: its period);

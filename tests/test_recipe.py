@@ -117,6 +117,33 @@ def test_frame_autocorrelation_peaks_at_the_pitch_period_and_is_zero_for_noise_a
     np.testing.assert_allclose(weighted[0, 10], r[0, 10] * np.sqrt((rx[0] + 1e-6 * rw[0]) / rw[0]), rtol=1e-3)
 
 
+def test_highpass_autocorrelation_reads_the_upper_harmonics_period_only():
+    sr, n = 8000, 512
+    t = np.arange(4096) / sr
+    rng = np.random.default_rng(0)
+    low = sum(np.sin(2 * np.pi * 125 * h * t) / h for h in range(1, 5))  # harmonics below 500 Hz
+    high = sum(0.1 * np.sin(2 * np.pi * 125 * h * t + rng.uniform(0, 6.3)) for h in range(10, 30))  # 1.25-3.6 kHz
+    hiss = 0.1 * rng.standard_normal(4096)  # the same upper-band energy order, no period
+    hiss = np.fft.irfft(np.fft.rfft(hiss) * (np.fft.rfftfreq(4096, 1 / sr) > 1000))
+    x = jnp.asarray(np.stack([low + high, low + hiss]).astype(np.float32))
+    full = np.asarray(models.frame_autocorrelation(x, n, n // 4))[:, 4:-4, 63]  # lag 64 = the period
+    upper = np.asarray(models.frame_autocorrelation(x, n, n // 4, highpass=1000 / sr))[:, 4:-4, 63]
+    assert (full > 0.9).all()  # the full band hears the low harmonics' period in both
+    assert (upper[0] > 0.9).all() and (np.abs(upper[1]) < 0.3).all()  # the upper band tells them apart
+
+
+def test_preemphasis_makes_the_waveform_d_read_the_first_difference():
+    kw = dict(length=1024, d=4, num_classes=2, conditioning="acgan")
+    plain, emph = models.Discriminator(**kw), models.Discriminator(**kw, preemphasis=0.9)
+    x = jax.random.normal(jax.random.key(0), (2, 1024)) * 0.1
+    labels, shifts = jnp.array([0, 1]), jnp.zeros((2, 4), jnp.int32)
+    params = plain.init(jax.random.key(1), x, labels, shifts)
+    y = jnp.concatenate([x[:, :1], x[:, 1:] - 0.9 * x[:, :-1]], axis=1)
+    np.testing.assert_allclose(emph.apply(params, x, labels, shifts)[0], plain.apply(params, y, labels, shifts)[0],
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(emph.apply(params, x, labels, shifts)[0], plain.apply(params, x, labels, shifts)[0])
+
+
 def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
     x = jnp.arange(14.0)[None]
     np.testing.assert_array_equal(models.fold_period(x, 2)[0], [np.arange(0, 14, 2), np.arange(1, 14, 2)])
@@ -181,6 +208,14 @@ def test_bad_recipe_values_are_refused(smoke_config):
         c.model.update({"stft_resolutions": "64,4096", "periods": "2,100", "acf_resolutions": "4096"})
         with pytest.raises(ValueError, match=match):
             train.Run(c)
+    c = _with(smoke_config, discriminators="wave,acf")
+    c.model.acf_highpass_hz = c.data.sample_rate / 2  # no band left above it
+    with pytest.raises(ValueError, match="acf_highpass_hz"):
+        train.Run(c)
+    c = _with(smoke_config)
+    c.model.d_preemphasis = 1.5
+    with pytest.raises(ValueError, match="d_preemphasis=1.5"):
+        train.Run(c)
 
 
 def test_film_starts_as_the_identity_and_then_separates_words():

@@ -127,6 +127,27 @@ def test_voicing_benchmark_sorts_loud_frames_into_voiced_near_miss_and_no_period
     assert np.isnan(voicing.misses(0.001 * vowel(120)[None], SR)).all()  # never loud
 
 
+def test_voicing_benchmark_places_aperiodic_energy_in_its_band():
+    """benchmarks/voicing.py --misses, second table: a buzz of 28 harmonics is periodic in every
+    band; with noise above 2 kHz added, only the 2-4 kHz band turns aperiodic and holds more of
+    the energy."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import voicing
+
+    rng = np.random.default_rng(0)
+    t = np.arange(4096) / SR
+    buzz = 0.1 * sum(np.sin(2 * np.pi * 120 * h * t + rng.uniform(0, 6.3)) / np.sqrt(h) for h in range(1, 29))
+    hiss = np.fft.irfft(np.fft.rfft(rng.standard_normal(4096)) * (np.fft.rfftfreq(4096, 1 / SR) > 2000), 4096)
+    clean, noisy = (voicing.aperiodicity(a[None], SR) for a in (buzz, buzz + 0.1 * hiss))
+    assert [ap for ap, _ in clean["voiced"]] == pytest.approx([0, 0, 0, 0], abs=0.02)
+    assert np.isnan(clean["near miss"][0][0])  # every frame of the buzz is voiced
+    bands = noisy["voiced"] if not np.isnan(noisy["voiced"][0][0]) else noisy["near miss"]
+    assert bands[0][0] < 0.1 and bands[3][0] > 0.5 and bands[3][1] > clean["voiced"][3][1]
+    assert sum(share for _, share in clean["voiced"]) == pytest.approx(1, abs=0.01)
+
+
 def test_voicing_benchmark_finds_each_vowels_pitch_band_and_keeps_voicing_through_griffin_lim():
     """benchmarks/voicing.py: a 100 Hz vowel's active frames fall in the 70-110 Hz band and a
     180 Hz vowel's in 150-200 Hz, voiced; re-phasing by Griffin-Lim keeps a vowel voiced (its

@@ -475,6 +475,8 @@ class Discriminator(nn.Module):
 
     conditioning input -> 5 x (strided conv: d, 2d, 4d, 8d, 16d; LeakyReLU 0.2; phase shuffle
     after the first four) -> flatten to features f -> dense 1 (+ <embed(y), f> for projection).
+    With ``preemphasis`` a > 0, D reads x_t - a x_{t-1} (speech's pre-emphasis: +6 dB per octave
+    at a = 1, so a vowel's upper harmonics weigh as much as its first ones).
     """
 
     length: int = 16384
@@ -484,10 +486,13 @@ class Discriminator(nn.Module):
     conv_impl: str = "polyphase"
     phase_shuffle: int = 2
     fake_class: bool = False
+    preemphasis: float = 0.0
 
     @nn.compact
     def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array):
         check_length(self.length)
+        if self.preemphasis:
+            audio = jnp.concatenate([audio[:, :1], audio[:, 1:] - self.preemphasis * audio[:, :-1]], axis=1)
         strategy = cond_lib.get(self.conditioning)
         h = strategy.discriminator_input(audio[..., None], labels, self.num_classes)
         feats = []
@@ -540,7 +545,7 @@ def stft_magnitude(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-8) 
 
 
 def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: float = -60.0,
-                          rms_weighted: bool = False) -> jax.Array:
+                          rms_weighted: bool = False, highpass: float = 0.0) -> jax.Array:
     """Normalised autocorrelation of each Hann-windowed frame, lags 1..n_fft // 2:
     audio [B, L] -> [B, 1 + L // hop, n_fft // 2].
 
@@ -554,13 +559,21 @@ def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: floa
 
     ``rms_weighted`` multiplies each frame's values by its RMS (r(tau) / sqrt(r(0))): loud frames
     count more, and the input gradient is the same at every level (the plain normalisation's grows
-    as 1 / RMS in quiet frames, where R1 on the real clips then penalises D for reading them)."""
+    as 1 / RMS in quiet frames, where R1 on the real clips then penalises D for reading them).
+
+    ``highpass`` (cycles per sample, e.g. 1000 Hz / 8000 Hz = 0.125) drops the power spectrum's
+    bins below it first: the autocorrelation of the frame's upper band, whose period only coherent
+    upper harmonics keep (a vowel's energy is ~75% below 500 Hz, so the full band's peak is the
+    first harmonics'; G's voiced frames are aperiodic above 1 kHz, round 19). The window
+    correction is then approximate."""
     frames = _windowed_frames(audio, n_fft, hop)
     n, lags = n_fft, n_fft // 2
     k = np.arange(n + 1)
     # r(tau) = (1 / 2n) sum over the 2n bins of P_k cos(pi k tau / n); the one-sided bins count twice
     weight = np.where((k == 0) | (k == n), 1.0, 2.0) / (2 * n)
     table = weight[:, None] * np.cos(np.pi * np.outer(k, np.arange(lags + 1)) / n)  # [n + 1, lags + 1]
+    if highpass:
+        table = table * (k >= highpass * 2 * n)[:, None]  # bin k of 2n is k / 2n cycles per sample
     r = _power_spectrum(frames, 2 * n) @ jnp.asarray(table, audio.dtype)  # [B, T, lags + 1]
     w = _hann(n)
     r_w = np.array([np.dot(w[:n - t], w[t:]) for t in range(lags + 1)])
@@ -592,6 +605,7 @@ class SpectralDiscriminator(nn.Module):
     floor: float = 1e-8
     fake_class: bool = False
     representation: str = "magnitude"  # | "autocorrelation" | "autocorrelation_rms"
+    highpass: float = 0.0  # autocorrelation: of the band above this (cycles per sample)
 
     @nn.compact
     def __call__(self, audio: jax.Array, labels: jax.Array, shifts: jax.Array | None = None):
@@ -600,7 +614,8 @@ class SpectralDiscriminator(nn.Module):
         outs, feats = [], []
         for n in self.resolutions:
             h = (stft_magnitude(audio, n, n // 4, self.floor) if self.representation == "magnitude" else
-                 frame_autocorrelation(audio, n, n // 4, rms_weighted=self.representation == "autocorrelation_rms"))
+                 frame_autocorrelation(audio, n, n // 4, rms_weighted=self.representation == "autocorrelation_rms",
+                                       highpass=self.highpass))
             if strategy.discriminator_input is not cond_lib.STRATEGIES["none"].discriminator_input:
                 h = cond_lib.STRATEGIES["concat"].discriminator_input(h, labels, self.num_classes)
             for i, kernel in enumerate((5, 5, 5, 3)):
@@ -708,13 +723,14 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     kw = dict(num_classes=num_classes, conditioning=config.conditioning)
     wave = dict(kw, length=m.length, d=m.d, conv_impl=resolve_conv_impl(m.conv_impl))
     fake = config.acgan_fake_class
-    make = {"wave": lambda: Discriminator(**wave, phase_shuffle=m.phase_shuffle, fake_class=fake),
+    make = {"wave": lambda: Discriminator(**wave, phase_shuffle=m.phase_shuffle, fake_class=fake,
+                                         preemphasis=m.d_preemphasis),
             "stft": lambda: SpectralDiscriminator(**kw, resolutions=stft_sizes(config), fake_class=fake,
                                                  channels=m.stft_channels, floor=m.stft_floor),
             "period": lambda: PeriodDiscriminator(**kw, periods=period_sizes(config), fake_class=fake,
                                                   channels=m.period_channels),
             "acf": lambda: SpectralDiscriminator(**kw, resolutions=acf_sizes(config), fake_class=fake,
-                                                channels=m.stft_channels,
+                                                channels=m.stft_channels, highpass=m.acf_highpass_hz / config.data.sample_rate,
                                                 representation="autocorrelation_rms" if m.acf_rms else "autocorrelation")}
     if m.generator not in GENERATORS:
         raise ValueError(f"model.generator={m.generator!r}; known: {', '.join(GENERATORS)}")
@@ -726,6 +742,11 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.istft_source={m.istft_source!r}; known: {', '.join(ISTFT_SOURCES)}")
     if not 0 <= m.istft_gate_init <= 1:
         raise ValueError(f"model.istft_gate_init={m.istft_gate_init}; give the starting voiced mix in [0, 1], e.g. 0.5")
+    if not 0 <= m.d_preemphasis <= 1:
+        raise ValueError(f"model.d_preemphasis={m.d_preemphasis}; give a coefficient in [0, 1] (0: off), e.g. 0.9")
+    if not 0 <= m.acf_highpass_hz < config.data.sample_rate / 2:
+        raise ValueError(f"model.acf_highpass_hz={m.acf_highpass_hz}; give a cutoff from 0 (off) to below "
+                         f"half the sample rate ({config.data.sample_rate / 2:g} Hz), e.g. 1000")
     if m.istft_pitch not in ISTFT_PITCHES:
         raise ValueError(f"model.istft_pitch={m.istft_pitch!r}; known: {', '.join(ISTFT_PITCHES)}")
     if m.istft_pitch == "chosen" and m.istft_source != "filter":
