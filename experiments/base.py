@@ -55,10 +55,12 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.period_channels = 16  # its first convolution's width (then 2x, 4x, 4x)
     c.model.acf_resolutions = "512"  # frame sizes (hop n/4) of the autocorrelation D (width: stft_channels)
     c.model.acf_rms = False  # its frames' autocorrelation weighted by their RMS (bounded input gradient)
+    c.model.cep_resolutions = "512"  # frame sizes (hop n/4) of the cepstrum D (width: stft_channels, floor: stft_floor)
     c.model.acf_highpass_hz = 0.0  # > 0: the autocorrelation of the frames' band above this (upper harmonics)
     # the discriminators, comma-separated: wave (WaveGAN's D), stft (multi-resolution STFT
     # magnitudes, models.SpectralDiscriminator), period (samples p apart, HiFi-GAN's MPD,
-    # models.PeriodDiscriminator), acf (each frame's normalised autocorrelation: its period);
+    # models.PeriodDiscriminator), acf (each frame's normalised autocorrelation: its period),
+    # cep (each frame's real cepstrum: the comb's contrast, every bin alike);
     # each gets the strategy's head and its own optimizer state, and both players' objectives
     # sum over them
     c.discriminators = "wave"

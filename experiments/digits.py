@@ -34,7 +34,9 @@ whose pitch G picks among 32 precomputed combs, 70-250 Hz, instead of taking it 
 recipe's istft G leaves ~0.9 of its frames' energy in the iSTFT's null space), quietstart (the istft
 G's log-magnitudes start at -3, |S| = 0.05, instead of 0, |S| = 1, which the iSTFT mostly drops),
 wide (the istft G's frame-rate layers 256 channels wide instead of 128; 0.7x the steps per minute),
-deep (6 residual blocks at the frame rate instead of 2; 0.85x the steps per minute).
+deep (6 residual blocks at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
+that reads each 64 ms frame's real cepstrum, the ripple of its log spectrum: harmonics that wash
+into noise above 1 kHz lose it; for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -56,6 +58,7 @@ COMPONENTS = {
     "period": lambda c: c.update({"discriminators": c.discriminators + ",period"}),
     "if": lambda c: c.model.update({"istft_phase": "if"}),
     "acf": lambda c: c.update({"discriminators": c.discriminators + ",acf"}),
+    "cep": lambda c: c.update({"discriminators": c.discriminators + ",cep"}),
     "harmonic": lambda c: c.model.update({"istft_harmonics": 40}),
     "sourcefilter": lambda c: c.model.update({"istft_harmonics": 40, "istft_source": "filter"}),
     "chosenpitch": lambda c: c.model.update({"istft_harmonics": 40, "istft_source": "filter",

@@ -132,6 +132,22 @@ def test_highpass_autocorrelation_reads_the_upper_harmonics_period_only():
     assert (upper[0] > 0.9).all() and (np.abs(upper[1]) < 0.3).all()  # the upper band tells them apart
 
 
+def test_frame_cepstrum_peaks_at_the_period_of_a_comb_and_not_for_noise():
+    sr, n = 8000, 512
+    t = np.arange(4096) / sr
+    comb = 0.3 * sum(np.sin(2 * np.pi * 125 * h * t + h) / h for h in range(1, 31))  # period 64 samples
+    noise = 0.1 * np.random.default_rng(0).standard_normal(4096)
+    c = np.asarray(models.frame_cepstrum(jnp.asarray(np.stack([comb, noise]).astype(np.float32)), n, n // 4))
+    assert c.shape == (2, 1 + 4096 // 128, n // 2)  # quefrencies 1..256 samples
+    inner = c[:, 4:-4]
+    assert (inner[0, :, 20:].argmax(-1) + 20 == 63).all()  # the pitch range's peak at q = 64 (index 63)
+    assert inner[0, :, 63].min() > 5 * np.abs(inner[1, :, 20:]).max()
+    # it is the cosine transform of the frame's log power spectrum
+    f = np.asarray(models._windowed_frames(jnp.asarray(comb[None].astype(np.float32)), n, n // 4))[0, 10]
+    ref = np.fft.irfft(np.log(np.abs(np.fft.rfft(f.astype(np.float64))) ** 2 + 1e-4))[1:n // 2 + 1]
+    np.testing.assert_allclose(c[0, 10], ref, atol=2e-3)
+
+
 def test_preemphasis_makes_the_waveform_d_read_the_first_difference():
     kw = dict(length=1024, d=4, num_classes=2, conditioning="acgan")
     plain, emph = models.Discriminator(**kw), models.Discriminator(**kw, preemphasis=0.9)
@@ -154,7 +170,7 @@ def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
     np.testing.assert_array_equal(folded[0, 4], [4, 9, 12])
 
 
-@pytest.mark.parametrize("kind", ["stft", "period", "acf"])
+@pytest.mark.parametrize("kind", ["stft", "period", "acf", "cep"])
 @pytest.mark.parametrize("strategy", ["concat", "acgan", "projection"])
 def test_spectral_and_period_discriminators_condition_on_the_label_and_pass_gradients(strategy, kind):
     D = (models.SpectralDiscriminator(num_classes=3, conditioning=strategy, resolutions=(64, 128), channels=8,
