@@ -29,7 +29,9 @@ harmonic (the istft G adds a DDSP harmonic source: the clip's pitch from z, per 
 loudness and the shares of 40 harmonics, summed as sinusoids beside its STFT frames; for voicing),
 sourcefilter (the same comb of 40 harmonics filtered by G's frames: each frame's magnitudes times a
 learnt mix of the comb's spectrum and G's own phases; for voicing), chosenpitch (sourcefilter
-whose pitch G picks among 32 precomputed combs, 70-250 Hz, instead of taking it from z), consistent
+whose pitch G picks among 32 precomputed combs, 70-250 Hz, instead of taking it from z), pickpitch
+(chosenpitch with one comb, the heaviest, in the forward pass and the softmax's gradient in the
+backward pass: a blend of combs is inharmonic), consistent
 (G also minimises the energy per frame that its iSTFT drops, |STFT(iSTFT(S)) - S|^2, weight 1: the
 recipe's istft G leaves ~0.9 of its frames' energy in the iSTFT's null space), quietstart (the istft
 G's log-magnitudes start at -3, |S| = 0.05, instead of 0, |S| = 1, which the iSTFT mostly drops),
@@ -63,6 +65,8 @@ COMPONENTS = {
     "sourcefilter": lambda c: c.model.update({"istft_harmonics": 40, "istft_source": "filter"}),
     "chosenpitch": lambda c: c.model.update({"istft_harmonics": 40, "istft_source": "filter",
                                              "istft_pitch": "chosen"}),
+    "pickpitch": lambda c: c.model.update({"istft_harmonics": 40, "istft_source": "filter",
+                                           "istft_pitch": "argmax"}),
     "consistent": lambda c: c.update({"consistency": 1.0}),
     "quietstart": lambda c: c.model.update({"istft_mag_init": -3.0}),
     "wide": lambda c: c.model.update({"istft_channels": 256}),

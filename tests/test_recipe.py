@@ -428,6 +428,37 @@ def test_chosen_pitch_is_gs_pick_among_the_combs_and_learns_without_sinusoid_gra
         models.build(smoke_config, 2)
 
 
+def test_argmax_pitch_uses_one_comb_forward_and_the_softmax_gradient_backward(smoke_config):
+    """``model.istft_pitch=argmax``: with near-uniform weights (G's start) the comb is still one
+    grid pitch's (a blend would be inharmonic: its period would not be the pitch's), and the
+    pitch head learns through the straight-through pick."""
+    w = jnp.array([[0.2, 0.5, 0.3]])
+    hard = models.straight_through_onehot(w)
+    np.testing.assert_array_equal(np.asarray(hard), [[0, 1, 0]])
+    g = jax.grad(lambda v: jnp.sum(models.straight_through_onehot(v) * jnp.array([1.0, 2.0, 3.0])))(w)
+    np.testing.assert_allclose(np.asarray(g), [[1, 2, 3]])  # the identity's gradient
+    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1, "istft_harmonics": 8,
+                               "istft_source": "filter", "istft_pitch": "argmax"})
+    G, _ = models.build(smoke_config, 2)
+    z = jax.random.normal(jax.random.key(0), (2, smoke_config.model.latent_dim))
+    y = jnp.array([0, 1])
+    p = G.init(jax.random.key(1), z, y)
+    _, sown = G.apply(p, z, y, mutable=["intermediates"])
+    got = sown["intermediates"]
+    f0 = np.asarray(got["f0"][0])[:, 0]
+    grid = models.pitch_grid()
+    assert all(np.isclose(grid, f, rtol=1e-4).any() for f in f0)  # a grid pitch, not a weighted mean
+    for clip, f in zip(np.asarray(got["voice"][0])[:, 512:-512], f0):
+        ac = np.correlate(clip, clip, "full")[len(clip) - 1:]
+        lag = 20 + int(np.argmax(ac[20:80]))
+        assert abs(lag - 8000 / f) <= 1.0 or abs(lag - 16000 / f) <= 1.0
+    grad = jax.grad(lambda q: jnp.sum(G.apply(q, z, y) ** 2))(p)["params"]["pitch"]["kernel"]
+    assert float(jnp.abs(grad).max()) > 0
+    smoke_config.model.istft_source = "add"
+    with pytest.raises(ValueError, match="istft_pitch=argmax needs model.istft_source=filter"):
+        models.build(smoke_config, 2)
+
+
 def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smoke_config, capsys):
     """``models.stft_inconsistency`` is ~0 for a real clip's STFT and large for random frames;
     with ``consistency`` > 0 the train step reports it and minimising it alone lowers it; a

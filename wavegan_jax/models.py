@@ -345,7 +345,9 @@ class ISTFTGenerator(Generator):
     depends on z only costs no backward pass). With ``pitch="chosen"`` G picks the pitch itself,
     without a gradient through sinusoids: a softmax over ``PITCH_CHOICES`` precomputed combs
     (``comb_table``) from the frames' mean features, the blend scaled to one comb's energy (G
-    shut every source whose pitch z imposed, round 16).
+    shut every source whose pitch z imposed, round 16). With ``pitch="argmax"`` the same weights
+    pick one comb (``straight_through_onehot``: the forward pass uses the heaviest comb alone, the
+    backward pass the softmax's gradient), since the blend stayed near uniform and inharmonic.
     """
 
     channels: int = 128  # the fields before these are Generator's
@@ -356,7 +358,7 @@ class ISTFTGenerator(Generator):
     harmonics: int = 0  # K > 0: a harmonic source of K sinusoids beside the frames
     source: str = "add"  # add: the sinusoids are added to the output | filter: the frames filter them
     gate_init: float = 0.5  # filter: the voiced mix every frame starts at
-    pitch: str = "latent"  # filter: the comb's pitch from z[0] | "chosen": G weighs PITCH_CHOICES combs
+    pitch: str = "latent"  # filter: the comb's pitch from z[0] | "chosen": G weighs PITCH_CHOICES combs | "argmax": picks one
     consistency: bool = False  # sow the spectrogram's stft_inconsistency (for the loss term "consistency")
     mag_init: float = 0.0  # every bin's log-magnitude at init (0: |S| = 1, ~0.99 of it dropped by the iSTFT)
     sample_rate: int = 8000  # Hz, for the harmonic source's pitch
@@ -390,9 +392,11 @@ class ISTFTGenerator(Generator):
         lo, hi = F0_RANGE
         pitch = lo * (hi / lo) ** jax.scipy.special.ndtr(z[:, :1])  # [B, 1]: the clip's
         if self.source == "filter":  # a steady pitch: the comb depends on z only (no backward pass)
-            if self.pitch == "chosen":  # G's choice among PITCH_CHOICES combs, linear in its weights
+            if self.pitch in ("chosen", "argmax"):  # G's choice among PITCH_CHOICES combs, linear in its weights
                 w = nn.softmax(nn.Dense(PITCH_CHOICES, kernel_init=nn.initializers.normal(0.01),
                                         name="pitch")(h.mean(axis=1)))  # [B, P]
+                if self.pitch == "argmax":  # one comb, never a blend (a blend of combs is inharmonic)
+                    w = straight_through_onehot(w)
                 tr, ti = comb_table(h.shape[1], self.n_fft, self.harmonics, self.sample_rate)
                 norm = jnp.sqrt(jnp.sum(w * w, axis=-1))[:, None, None]  # a blend keeps a comb's energy
                 er = jnp.einsum("bp,pnf->bnf", w, jnp.asarray(tr, h.dtype)) / norm
@@ -401,7 +405,7 @@ class ISTFTGenerator(Generator):
             f0 = jnp.broadcast_to(pitch, src.shape[:2])
             self.sow("intermediates", "f0", f0)  # read by benchmarks/voicing.py (mutable only)
             v = straight_through_unit(0.5 + src)  # [B, N, 1]: the voiced share of each frame
-            if self.pitch != "chosen":
+            if self.pitch == "latent":
                 er, ei = excitation_spectrum(f0, HOP, self.n_fft, self.harmonics, self.sample_rate)
             if self.is_mutable_collection("intermediates"):  # the two parts apart, for voicing.py
                 noise = istft_complex(mag * (1 - v) * jnp.cos(phase), mag * (1 - v) * jnp.sin(phase), self.n_fft, HOP)
@@ -438,6 +442,13 @@ def straight_through_unit(x: jax.Array) -> jax.Array:
     return x + jax.lax.stop_gradient(jnp.clip(x, 0.0, 1.0) - x)
 
 
+def straight_through_onehot(w: jax.Array) -> jax.Array:
+    """Weights [..., P] -> the one-hot of their argmax in the forward pass, w's own gradient in the
+    backward pass (a straight-through pick: the softmax's gradient chooses, one choice is used)."""
+    hard = jax.nn.one_hot(jnp.argmax(w, axis=-1), w.shape[-1], dtype=w.dtype)
+    return w + jax.lax.stop_gradient(hard - w)
+
+
 def phase_from_if(increments: jax.Array) -> jax.Array:
     """Instantaneous frequency [B, T, F] -> phase [B, T, F] (GANSynth): frame t's phase is the sum
     of the increments of frames 0..t. A steady harmonic is then one constant increment per bin,
@@ -450,7 +461,7 @@ def phase_from_if(increments: jax.Array) -> jax.Array:
 GENERATORS = ("wave", "istft")
 ISTFT_PHASES = ("absolute", "if")
 ISTFT_SOURCES = ("add", "filter")
-ISTFT_PITCHES = ("latent", "chosen")
+ISTFT_PITCHES = ("latent", "chosen", "argmax")
 
 
 def _conditional_head(module: nn.Module, f: jax.Array, labels: jax.Array, num_classes: int, head: str,
@@ -770,8 +781,8 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
                          f"half the sample rate ({config.data.sample_rate / 2:g} Hz), e.g. 1000")
     if m.istft_pitch not in ISTFT_PITCHES:
         raise ValueError(f"model.istft_pitch={m.istft_pitch!r}; known: {', '.join(ISTFT_PITCHES)}")
-    if m.istft_pitch == "chosen" and m.istft_source != "filter":
-        raise ValueError("model.istft_pitch=chosen needs model.istft_source=filter (and istft_harmonics > 0)")
+    if m.istft_pitch != "latent" and m.istft_source != "filter":
+        raise ValueError(f"model.istft_pitch={m.istft_pitch} needs model.istft_source=filter (and istft_harmonics > 0)")
     if m.istft_harmonics < 0:
         raise ValueError(f"model.istft_harmonics={m.istft_harmonics}; give 0 (none) or a number of harmonics, e.g. 40")
     if not m.istft_if_scale > 0:
