@@ -95,13 +95,20 @@ def bands(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
     return out
 
 
+def loud_active(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """audio [N, L] -> its frames [N, F, W] (``speech.frames``) and which of them [N, F] are the
+    loud clips' active frames (the frames ``misses`` and ``aperiodicity`` read)."""
+    f = speech.frames(audio, sample_rate)
+    loud = speech.peak_db(audio, sample_rate) > speech.LOUD_DB
+    return f, speech.active_frames(f) & loud[:, None]
+
+
 def misses(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
     """audio [N, L] -> shares of the loud clips' active frames whose YIN periodicity is below
     ``speech.YIN_THRESHOLD`` (voiced), below ``NEAR_MISS`` (a near miss) or higher (no period);
     NaNs when no clip is loud."""
-    f = speech.frames(audio, sample_rate)
-    loud = speech.peak_db(audio, sample_rate) > speech.LOUD_DB
-    per = speech.periodicity(f, sample_rate)[speech.active_frames(f) & loud[:, None]]
+    f, keep = loud_active(audio, sample_rate)
+    per = speech.periodicity(f, sample_rate)[keep]
     if not per.size:
         return (float("nan"),) * 3
     voiced, none = per < speech.YIN_THRESHOLD, per >= NEAR_MISS
@@ -117,10 +124,9 @@ def aperiodicity(audio: np.ndarray, sample_rate: int, n_dft: int = 512) -> dict[
     samples by a parabola through d(T - 1), d(T), d(T + 1), its fraction applied as a linear phase
     (an integer T would leave a 120 Hz buzz 0.23 aperiodic above 2 kHz). NaNs where no frame
     qualifies."""
-    f = speech.frames(audio, sample_rate)
-    loud = speech.peak_db(audio, sample_rate) > speech.LOUD_DB
+    f, keep = loud_active(audio, sample_rate)
     per, f0 = speech.pitch(f, sample_rate)
-    keep = speech.active_frames(f) & loud[:, None] & (per < NEAR_MISS)
+    keep &= per < NEAR_MISS
     span = f.shape[-1] - int(np.ceil(sample_rate / speech.F0_MIN))  # YIN's window (speech._dprime)
     x, per = f[keep], per[keep]
     lag = np.clip(np.round(sample_rate / f0[keep]).astype(int), 2, f.shape[-1] - span - 1)  # T +- 1 fit
