@@ -448,6 +448,12 @@ def test_argmax_pitch_uses_one_comb_forward_and_the_softmax_gradient_backward(sm
     f0 = np.asarray(got["f0"][0])[:, 0]
     grid = models.pitch_grid()
     assert all(np.isclose(grid, f, rtol=1e-4).any() for f in f0)  # a grid pitch, not a weighted mean
+    many = jax.random.normal(jax.random.key(2), (64, smoke_config.model.latent_dim))
+    _, s64 = G.apply(p, many, jnp.zeros(64, jnp.int32), mutable=["intermediates"])
+    drawn = np.asarray(s64["intermediates"]["f0"][0])[:, 0]
+    assert len(np.unique(np.round(drawn))) >= 16  # drawn per clip from z (Gumbel-max), not one pitch for all
+    g = np.asarray(models.gumbel_from_latent(jax.random.normal(jax.random.key(3), (20000,))))
+    assert abs(g.mean() - 0.5772) < 0.03 and abs(g.std() - np.pi / np.sqrt(6)) < 0.03  # Gumbel's moments
     for clip, f in zip(np.asarray(got["voice"][0])[:, 512:-512], f0):
         ac = np.correlate(clip, clip, "full")[len(clip) - 1:]
         lag = 20 + int(np.argmax(ac[20:80]))

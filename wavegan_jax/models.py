@@ -347,7 +347,10 @@ class ISTFTGenerator(Generator):
     (``comb_table``) from the frames' mean features, the blend scaled to one comb's energy (G
     shut every source whose pitch z imposed, round 16). With ``pitch="argmax"`` the same weights
     pick one comb (``straight_through_onehot``: the forward pass uses the heaviest comb alone, the
-    backward pass the softmax's gradient), since the blend stayed near uniform and inharmonic.
+    backward pass the softmax's gradient), since the blend stayed near uniform and inharmonic; the
+    pick is Gumbel-max over the last PITCH_CHOICES coordinates of z (``gumbel_from_latent``), as
+    without a draw every clip took one pitch (the same 159 Hz in every word, or one pitch per word
+    at the grid's edges, after 1,000 steps).
     """
 
     channels: int = 128  # the fields before these are Generator's
@@ -393,9 +396,12 @@ class ISTFTGenerator(Generator):
         pitch = lo * (hi / lo) ** jax.scipy.special.ndtr(z[:, :1])  # [B, 1]: the clip's
         if self.source == "filter":  # a steady pitch: the comb depends on z only (no backward pass)
             if self.pitch in ("chosen", "argmax"):  # G's choice among PITCH_CHOICES combs, linear in its weights
-                w = nn.softmax(nn.Dense(PITCH_CHOICES, kernel_init=nn.initializers.normal(0.01),
-                                        name="pitch")(h.mean(axis=1)))  # [B, P]
-                if self.pitch == "argmax":  # one comb, never a blend (a blend of combs is inharmonic)
+                logits = nn.Dense(PITCH_CHOICES, kernel_init=nn.initializers.normal(0.01),
+                                  name="pitch")(h.mean(axis=1))  # [B, P]
+                if self.pitch == "argmax":  # one comb, never a blend (a blend of combs is inharmonic),
+                    logits = logits + gumbel_from_latent(z[:, -PITCH_CHOICES:])  # drawn per clip
+                w = nn.softmax(logits)
+                if self.pitch == "argmax":
                     w = straight_through_onehot(w)
                 tr, ti = comb_table(h.shape[1], self.n_fft, self.harmonics, self.sample_rate)
                 norm = jnp.sqrt(jnp.sum(w * w, axis=-1))[:, None, None]  # a blend keeps a comb's energy
@@ -447,6 +453,14 @@ def straight_through_onehot(w: jax.Array) -> jax.Array:
     backward pass (a straight-through pick: the softmax's gradient chooses, one choice is used)."""
     hard = jax.nn.one_hot(jnp.argmax(w, axis=-1), w.shape[-1], dtype=w.dtype)
     return w + jax.lax.stop_gradient(hard - w)
+
+
+def gumbel_from_latent(z: jax.Array) -> jax.Array:
+    """Latent coordinates z [..., P] (standard normal) -> Gumbel noise [..., P], -log(-log(Phi(z))):
+    argmax(logits + noise) then draws a choice with softmax(logits)'s probabilities (the Gumbel-max
+    trick) from G's own input, so G stays a function of z and sees what was drawn."""
+    u = jnp.clip(jax.scipy.special.ndtr(z), 1e-6, 1 - 1e-6)
+    return -jnp.log(-jnp.log(u))
 
 
 def phase_from_if(increments: jax.Array) -> jax.Array:
