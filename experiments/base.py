@@ -45,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.istft_source = "add"  # with istft_harmonics: add the sinusoids | "filter": G's frames filter them
     c.model.istft_gate_init = 0.5  # istft_source=filter: the voiced mix every frame starts at
     c.model.istft_pitch = "latent"  # istft_source=filter: the comb's pitch from z | "chosen": G weighs 32 combs | "argmax": picks one
+    c.model.istft_postfilter = 0.0  # istft G: > 0, a pitch (long-term) postfilter of this gain on its output
     c.model.istft_mag_init = 0.0  # istft G: every bin's starting log-magnitude (0: |S| = 1 everywhere)
     c.model.istft_if_scale = 0.125  # "if": phase advance per frame = output * pi * this (1 diverged)
     c.model.film = False  # G: per-class scale and shift after every upsampling layer (FiLM)

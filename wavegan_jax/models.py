@@ -365,6 +365,7 @@ class ISTFTGenerator(Generator):
     consistency: bool = False  # sow the spectrogram's stft_inconsistency (for the loss term "consistency")
     mag_init: float = 0.0  # every bin's log-magnitude at init (0: |S| = 1, ~0.99 of it dropped by the iSTFT)
     sample_rate: int = 8000  # Hz, for the harmonic source's pitch
+    postfilter: float = 0.0  # > 0: the iSTFT's output through ``pitch_postfilter`` with this gain
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
@@ -430,15 +431,48 @@ class ISTFTGenerator(Generator):
 
 
     def _output(self, real: jax.Array, imag: jax.Array, squash: bool = True) -> jax.Array:
-        """iSTFT of G's spectrogram [B, N, bins] (tanh-squashed unless ``squash`` is False); with
+        """iSTFT of G's spectrogram [B, N, bins] (through ``pitch_postfilter`` when ``postfilter``
+        > 0, then tanh-squashed unless ``squash`` is False); with
         ``consistency``, sows its ``stft_inconsistency`` (ratio, energy) into "intermediates" (read
         when that collection is mutable: by the train step; ``init`` keeps none)."""
         audio = istft_complex(real, imag, self.n_fft, HOP)
+        if self.postfilter:
+            audio = pitch_postfilter(audio, self.postfilter, self.sample_rate)
         if self.consistency and self.is_mutable_collection("intermediates"):  # not at init: init keeps none
             ratio, energy = stft_inconsistency(real, imag, audio, self.n_fft, HOP)
             self.sow("intermediates", "inconsistency", ratio)
             self.sow("intermediates", "dropped_energy", energy)
         return jnp.tanh(audio) if squash else audio
+
+
+POSTFILTER_FFT = 256  # pitch_postfilter: the frames (32 ms at 8 kHz) whose period it finds
+POSTFILTER_F0 = (70.0, 400.0)  # Hz: the periods it looks for
+
+
+def pitch_postfilter(audio: jax.Array, gain: float, sample_rate: int, hop: int = HOP) -> jax.Array:
+    """A long-term (pitch) postfilter, as speech codecs put after their decoder: audio [B, L] ->
+    [B, L], y_n = (x_n + g_t x_{n - T_t}) / (1 + g_t). Per frame t (``POSTFILTER_FFT`` points,
+    centred at t * hop) T_t is the period: the shortest lag in ``POSTFILTER_F0`` whose normalised
+    autocorrelation (``frame_autocorrelation``) is within 0.85 of the highest (not its double), and
+    g_t = ``gain`` times that correlation clipped to [0, 1], so a frame with no period is left
+    nearly alone. A comb at the frame's own period: its harmonics pass unchanged, the noise between
+    them drops to (1 - g) / (1 + g) (-9.5 dB at g = 0.5), the upper harmonics, which an ``istft``
+    G leaves noise-filled (round 19), most. Lags and gains are read from the signal without a
+    gradient, so y is linear in x: G's gradient passes through both of its copies. Between frame
+    centres the two frames' delayed copies are cross-faded linearly."""
+    sr = sample_rate
+    lo, hi = int(np.floor(sr / POSTFILTER_F0[1])), int(np.ceil(sr / POSTFILTER_F0[0]))
+    acf = jax.lax.stop_gradient(frame_autocorrelation(audio, POSTFILTER_FFT, hop))[..., lo - 1:hi]  # lags lo..hi
+    best = jnp.max(acf, axis=-1, keepdims=True)  # [B, N, 1]
+    lag = lo + jnp.argmax(acf >= 0.85 * best, axis=-1)  # [B, N]: the first lag near the best
+    g = gain * jnp.clip(best[..., 0], 0.0, 1.0)  # [B, N]
+    n, length = np.arange(audio.shape[1]), audio.shape[1]
+    t = np.minimum(n // hop, lag.shape[1] - 1)  # the frame at or before each sample
+    t1 = np.minimum(t + 1, lag.shape[1] - 1)
+    w = ((n % hop) / hop).astype(np.float32)
+    delayed = lambda k: jnp.take_along_axis(audio, jnp.maximum(n - k, 0), axis=1) * (n >= k)
+    past = (1 - w) * g[:, t] * delayed(lag[:, t]) + w * g[:, t1] * delayed(lag[:, t1])
+    return (audio + past) / (1 + (1 - w) * g[:, t] + w * g[:, t1])
 
 
 def straight_through_unit(x: jax.Array) -> jax.Array:
@@ -799,6 +833,9 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
         raise ValueError(f"model.istft_pitch={m.istft_pitch} needs model.istft_source=filter (and istft_harmonics > 0)")
     if m.istft_harmonics < 0:
         raise ValueError(f"model.istft_harmonics={m.istft_harmonics}; give 0 (none) or a number of harmonics, e.g. 40")
+    if not 0 <= m.get("istft_postfilter", 0.0) < 1:
+        raise ValueError(f"model.istft_postfilter={m.istft_postfilter}; give the pitch postfilter's gain in [0, 1) "
+                         f"(0: off), e.g. 0.5")
     if not m.istft_if_scale > 0:
         raise ValueError(f"model.istft_if_scale={m.istft_if_scale}; give a positive fraction of pi, e.g. 0.125")
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
@@ -806,7 +843,7 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
                         phase=m.istft_phase, if_scale=m.istft_if_scale, n_fft=m.istft_fft,
                         harmonics=m.istft_harmonics, source=m.istft_source, gate_init=m.istft_gate_init,
                         pitch=m.istft_pitch, consistency=config.get("consistency", 0.0) > 0,
-                        mag_init=m.get("istft_mag_init", 0.0),
+                        mag_init=m.get("istft_mag_init", 0.0), postfilter=m.get("istft_postfilter", 0.0),
                         sample_rate=config.data.sample_rate))
     return g, {name: make[name]() for name in discriminator_names(config)}
 
