@@ -160,6 +160,43 @@ def test_preemphasis_makes_the_waveform_d_read_the_first_difference():
     assert not np.allclose(emph.apply(params, x, labels, shifts)[0], plain.apply(params, x, labels, shifts)[0])
 
 
+def test_pitch_postfilter_keeps_harmonics_and_cuts_the_noise_between_them(smoke_config):
+    """``models.pitch_postfilter``: a 125 Hz buzz (period 64) passes unchanged; added to noise, the
+    noise between its harmonics drops by about ((1 - g) / (1 + g))^2 while the harmonics stay;
+    white noise alone is barely touched (no period, so a small gain); the output is linear in the
+    input (G's gradient passes); the G option changes G's output; a gain of 1 is refused."""
+    sr, n = 8000, 4096
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(0)
+    buzz = sum(np.cos(2 * np.pi * 125 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 25)) / 10
+    noise = 0.2 * rng.standard_normal(n)
+    x = jnp.asarray(np.stack([buzz, buzz + noise, noise]).astype(np.float32))
+    y = np.asarray(models.pitch_postfilter(x, 0.5, sr))
+    inner = slice(256, -256)
+    np.testing.assert_allclose(y[0, inner], buzz[inner], atol=0.02 * np.abs(buzz).max())
+    spec = lambda a: np.abs(np.fft.rfft(a[inner] * np.hanning(n - 512))) ** 2
+    hz = np.fft.rfftfreq(n - 512, 1 / sr)
+    between = np.abs((hz / 125) % 1 - 0.5) < 0.2  # bins far from every harmonic
+    on = np.abs((hz / 125 + 0.5) % 1 - 0.5) < 0.02
+    drop = spec(y[1])[between].sum() / spec(np.asarray(x[1]))[between].sum()
+    assert drop < 0.5  # ((1 - g) / (1 + g))^2, g = 0.5 x the frame's correlation (~0.7 here): ~0.3
+    assert 0.8 < spec(y[1])[on].sum() / spec(np.asarray(x[1]))[on].sum() < 1.2
+    assert np.mean((y[2] - noise) ** 2) < 0.1 * np.mean(noise ** 2)
+    f = lambda a: models.pitch_postfilter(a, 0.5, sr)
+    g = jax.grad(lambda a: jnp.sum(f(a) * x))(x)  # lags and gains carry no gradient; x's copies do
+    assert np.isfinite(np.asarray(g)).all() and float(jnp.abs(g).max()) > 0
+    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1})
+    G, _ = models.build(smoke_config, 2)
+    smoke_config.model.istft_postfilter = 0.5
+    Gp, _ = models.build(smoke_config, 2)
+    z, labels = jax.random.normal(jax.random.key(0), (2, smoke_config.model.latent_dim)), jnp.array([0, 1])
+    params = G.init(jax.random.key(1), z, labels)
+    assert not np.allclose(G.apply(params, z, labels), Gp.apply(params, z, labels))  # no parameters of its own
+    smoke_config.model.istft_postfilter = 1.0
+    with pytest.raises(ValueError, match="istft_postfilter=1.0"):
+        models.build(smoke_config, 2)
+
+
 def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
     x = jnp.arange(14.0)[None]
     np.testing.assert_array_equal(models.fold_period(x, 2)[0], [np.arange(0, 14, 2), np.arange(1, 14, 2)])
