@@ -261,9 +261,7 @@ def postfilter_probe(run, real: np.ndarray, gains: list[float], num: int, seed: 
     [N, L] and white noise through the same filter (it should not invent voicing)."""
     import jax.numpy as jnp
 
-    from wavegan_jax import models
-
-    from wavegan_jax import evaluate
+    from wavegan_jax import evaluate, models
     from wavegan_jax.train import PHASE_LAYERS
 
     if run.config.model.generator != "istft":

@@ -36,8 +36,9 @@ backward pass: a blend of combs is inharmonic), consistent
 recipe's istft G leaves ~0.9 of its frames' energy in the iSTFT's null space), quietstart (the istft
 G's log-magnitudes start at -3, |S| = 0.05, instead of 0, |S| = 1, which the iSTFT mostly drops),
 wide (the istft G's frame-rate layers 256 channels wide instead of 128; 0.7x the steps per minute),
-postfilter (the istft G's output through a pitch postfilter of gain 0.5, as speech
-codecs have: a comb at each frame's own period, ``models.pitch_postfilter``; for voicing), deep (6 residual blocks at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
+postfilter (the istft G's output through a pitch postfilter of gain 0.5, as speech codecs have: a
+comb at each frame's own period, ``models.pitch_postfilter``; for voicing), deep (6 residual blocks
+at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
 that reads each 64 ms frame's real cepstrum, the ripple of its log spectrum: harmonics that wash
 into noise above 1 kHz lose it; for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at

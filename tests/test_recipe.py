@@ -162,9 +162,9 @@ def test_preemphasis_makes_the_waveform_d_read_the_first_difference():
 
 def test_pitch_postfilter_keeps_harmonics_and_cuts_the_noise_between_them(smoke_config):
     """``models.pitch_postfilter``: a 125 Hz buzz (period 64) passes unchanged; added to noise, the
-    noise between its harmonics drops by about ((1 - g) / (1 + g))^2 while the harmonics stay;
-    white noise alone is barely touched (no period, so a small gain); the output is linear in the
-    input (G's gradient passes); the G option changes G's output; a gain of 1 is refused."""
+    noise between its harmonics loses more than half its energy while the harmonics stay; white
+    noise alone is barely touched (no period, so a small gain); G's gradient passes through it;
+    the G option changes G's output; a gain of 1 is refused."""
     sr, n = 8000, 4096
     t = np.arange(n) / sr
     rng = np.random.default_rng(0)
@@ -430,16 +430,22 @@ def test_harmonic_source_pitch_follows_z_and_voicing_reports_it(smoke_config, ca
     assert all(len(r) == 3 + len(run.Ds) for r in rows) and rows[1][2] != rows[2][2]  # RMS changes
 
 
+def _small_comb_generator(smoke_config, pitch: str):
+    """A tiny source-filter ``istft`` G whose comb's pitch is chosen by ``pitch``, two clips' z and
+    labels, and its initial parameters."""
+    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1, "istft_harmonics": 8,
+                               "istft_source": "filter", "istft_pitch": pitch})
+    G, _ = models.build(smoke_config, 2)
+    z = jax.random.normal(jax.random.key(0), (2, smoke_config.model.latent_dim))
+    y = jnp.array([0, 1])
+    return G, z, y, G.init(jax.random.key(1), z, y)
+
+
 def test_chosen_pitch_is_gs_pick_among_the_combs_and_learns_without_sinusoid_gradients(smoke_config):
     """``model.istft_pitch=chosen``: the comb is a softmax blend of PITCH_CHOICES steady combs;
     a one-hot pick makes the voiced part the comb at that grid pitch (its period in the output),
     the pitch head gets a gradient, and a bad value or a pitch without the filter is refused."""
-    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1, "istft_harmonics": 8,
-                               "istft_source": "filter", "istft_pitch": "chosen"})
-    G, _ = models.build(smoke_config, 2)
-    z = jax.random.normal(jax.random.key(0), (2, smoke_config.model.latent_dim))
-    y = jnp.array([0, 1])
-    p = G.init(jax.random.key(1), z, y)
+    G, z, y, p = _small_comb_generator(smoke_config, "chosen")
     assert p["params"]["pitch"]["kernel"].shape[-1] == models.PITCH_CHOICES
     grid = models.pitch_grid()
     assert grid.shape == (models.PITCH_CHOICES,) and np.isclose(grid[0], 70) and np.isclose(grid[-1], 250)
@@ -474,12 +480,7 @@ def test_argmax_pitch_uses_one_comb_forward_and_the_softmax_gradient_backward(sm
     np.testing.assert_array_equal(np.asarray(hard), [[0, 1, 0]])
     g = jax.grad(lambda v: jnp.sum(models.straight_through_onehot(v) * jnp.array([1.0, 2.0, 3.0])))(w)
     np.testing.assert_allclose(np.asarray(g), [[1, 2, 3]])  # the identity's gradient
-    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1, "istft_harmonics": 8,
-                               "istft_source": "filter", "istft_pitch": "argmax"})
-    G, _ = models.build(smoke_config, 2)
-    z = jax.random.normal(jax.random.key(0), (2, smoke_config.model.latent_dim))
-    y = jnp.array([0, 1])
-    p = G.init(jax.random.key(1), z, y)
+    G, z, y, p = _small_comb_generator(smoke_config, "argmax")
     _, sown = G.apply(p, z, y, mutable=["intermediates"])
     got = sown["intermediates"]
     f0 = np.asarray(got["f0"][0])[:, 0]

@@ -399,11 +399,10 @@ class ISTFTGenerator(Generator):
             if self.pitch in ("chosen", "argmax"):  # G's choice among PITCH_CHOICES combs, linear in its weights
                 logits = nn.Dense(PITCH_CHOICES, kernel_init=nn.initializers.normal(0.01),
                                   name="pitch")(h.mean(axis=1))  # [B, P]
-                if self.pitch == "argmax":  # one comb, never a blend (a blend of combs is inharmonic),
-                    logits = logits + gumbel_from_latent(z[:, -PITCH_CHOICES:])  # drawn per clip
-                w = nn.softmax(logits)
-                if self.pitch == "argmax":
-                    w = straight_through_onehot(w)
+                if self.pitch == "argmax":  # one comb, drawn per clip (a blend of combs is inharmonic)
+                    w = straight_through_onehot(nn.softmax(logits + gumbel_from_latent(z[:, -PITCH_CHOICES:])))
+                else:
+                    w = nn.softmax(logits)
                 tr, ti = comb_table(h.shape[1], self.n_fft, self.harmonics, self.sample_rate)
                 norm = jnp.sqrt(jnp.sum(w * w, axis=-1))[:, None, None]  # a blend keeps a comb's energy
                 er = jnp.einsum("bp,pnf->bnf", w, jnp.asarray(tr, h.dtype)) / norm
@@ -466,7 +465,7 @@ def pitch_postfilter(audio: jax.Array, gain: float, sample_rate: int, hop: int =
     best = jnp.max(acf, axis=-1, keepdims=True)  # [B, N, 1]
     lag = lo + jnp.argmax(acf >= 0.85 * best, axis=-1)  # [B, N]: the first lag near the best
     g = gain * jnp.clip(best[..., 0], 0.0, 1.0)  # [B, N]
-    n, length = np.arange(audio.shape[1]), audio.shape[1]
+    n = np.arange(audio.shape[1])
     t = np.minimum(n // hop, lag.shape[1] - 1)  # the frame at or before each sample
     t1 = np.minimum(t + 1, lag.shape[1] - 1)
     w = ((n % hop) / hop).astype(np.float32)
