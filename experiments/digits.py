@@ -23,7 +23,9 @@ fakes are G's earlier ones of the same word, on average ~1000 steps old: against
 (HiFi-GAN's multi-period D beside the others: samples 2, 3, 5, 7 and 11 apart, for voicing), if
 (the istft G writes each frame's phase advance, its instantaneous frequency, instead of its phase:
 GANSynth's representation, under which a steady harmonic is one constant output, scaled to
-pi/8 per unit (``model.istft_if_scale``); for voicing), acf (a D that reads each 64 ms frame's
+pi/8 per unit (``model.istft_if_scale``); for voicing), vocoder (the istft G writes log-magnitudes
+only and its phases are a phase vocoder's: each bin turns at its nearest spectral peak's frequency,
+``models.phase_from_magnitude``; for voicing), acf (a D that reads each 64 ms frame's
 normalised autocorrelation, whose peak at the pitch period is what makes a frame voiced; for voicing),
 harmonic (the istft G adds a DDSP harmonic source: the clip's pitch from z, per frame a contour, a
 loudness and the shares of 40 harmonics, summed as sinusoids beside its STFT frames; for voicing),
@@ -61,6 +63,7 @@ COMPONENTS = {
     "replay": lambda c: c.update({"replay": 0.25}),
     "period": lambda c: c.update({"discriminators": c.discriminators + ",period"}),
     "if": lambda c: c.model.update({"istft_phase": "if"}),
+    "vocoder": lambda c: c.model.update({"istft_phase": "magnitude"}),
     "acf": lambda c: c.update({"discriminators": c.discriminators + ",acf"}),
     "cep": lambda c: c.update({"discriminators": c.discriminators + ",cep"}),
     "harmonic": lambda c: c.model.update({"istft_harmonics": 40}),

@@ -360,6 +360,31 @@ def test_phase_from_if_keeps_a_sinusoid_in_phase_across_frames():
     assert np.abs(flat).max() < 0.01 * peak
 
 
+def test_phase_from_magnitude_turns_a_lobe_at_its_sinusoids_frequency():
+    """A 1234 Hz sinusoid (bin 39.49 of 256 at 8 kHz): every bin of its lobe reads 39.49 bins
+    (nearest peak, parabola-refined), and its magnitudes with the derived phases give the same
+    sinusoid back; a frame without a peak keeps each bin's centre; the phases carry no gradient."""
+    n, hop, sr = models.ISTFT_FFT, models.HOP, 8000
+    x = jnp.asarray(0.5 * np.cos(2 * np.pi * 1234 * np.arange(4096) / sr)[None].astype(np.float32))
+    re, im = models.stft_complex(x, n, hop, 4096 // hop)
+    mag = jnp.sqrt(re ** 2 + im ** 2)
+    freq = np.asarray(models.peak_frequencies(jnp.log(mag + 1e-7)))[0, 10:-10]
+    np.testing.assert_allclose(freq[:, 37:43], 1234 / sr * n, atol=0.05)
+    start = models.phase_start(jax.random.normal(jax.random.key(0), (1, 100)), n // 2 + 1)
+    assert float(jnp.std(start)) > 3.0  # random over the circle, not a pattern
+    phase = models.phase_from_magnitude(jnp.log(mag + 1e-7), start, n, hop)
+    np.testing.assert_allclose(np.asarray(phase[0, 0]), np.asarray(start[0]), atol=1e-5)
+    y = np.asarray(models.istft_complex(mag * jnp.cos(phase), mag * jnp.sin(phase), n, hop))[0, 256:-256]
+    spec = np.abs(np.fft.rfft(y * np.hanning(y.size))) ** 2
+    hz = np.fft.rfftfreq(y.size, 1 / sr)
+    assert spec[np.abs(hz - 1234) < 20].sum() > 0.99 * spec.sum()
+    assert 0.2 < np.abs(y).max() < 0.8  # the lobe's bins add up, they do not cancel
+    flat = np.asarray(models.peak_frequencies(jnp.zeros((1, 2, 9))))
+    np.testing.assert_array_equal(flat, np.broadcast_to(np.arange(9), (1, 2, 9)))
+    grad = jax.grad(lambda m: jnp.sum(models.phase_from_magnitude(m, start, n, hop)))(jnp.log(mag + 1e-7))
+    assert float(jnp.abs(grad).max()) == 0.0
+
+
 def test_harmonic_source_sums_harmonics_of_its_pitch_and_silences_the_aliased():
     """A 200 Hz pitch with harmonics 1 and 3 (amplitudes 0.5, 0.25) gives peaks at 200 and 600 Hz
     only; a pitch gliding 100 -> 300 Hz has no click (the next sample is always near); harmonic 2
@@ -576,6 +601,15 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     with pytest.raises(ValueError, match="positive fraction of pi"):
         models.build(smoke_config, 2)
     smoke_config.model.istft_if_scale = 0.125
+    smoke_config.model.istft_phase = "magnitude"  # G writes log-magnitudes only; a phase vocoder's phases
+    G, _ = models.build(smoke_config, 2)
+    pm = G.init(jax.random.key(3), z, jnp.array([0, 0]))
+    assert pm["params"]["frames"]["kernel"].shape[-1] == smoke_config.model.istft_fft // 2 + 1
+    e = G.apply(pm, z, jnp.array([0, 0]))
+    assert e.shape == a.shape and np.isfinite(e).all()
+    assert not np.allclose(e, G.apply(pm, -z, jnp.array([0, 0])))  # z reaches the clip
+    mag_grad = jax.grad(lambda p: jnp.sum(G.apply(p, z, jnp.array([0, 0])) ** 2))(pm)["params"]["frames"]["kernel"]
+    assert float(jnp.abs(mag_grad).max()) > 0  # trained through its magnitudes
     smoke_config.model.update({"istft_phase": "absolute", "istft_fft": 512})  # finer frames, same hop
     G, _ = models.build(smoke_config, 2)
     p512 = G.init(jax.random.key(3), z, jnp.array([0, 0]))
@@ -617,7 +651,7 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
         models.build(smoke_config, 2)
     smoke_config.model.istft_harmonics = 0
     smoke_config.model.istft_phase = "gansynth"
-    with pytest.raises(ValueError, match="known: absolute, if"):
+    with pytest.raises(ValueError, match="known: absolute, if, magnitude"):
         models.build(smoke_config, 2)
     smoke_config.model.update({"generator": "wavenet", "istft_phase": "if"})
     with pytest.raises(ValueError, match="known: wave, istft"):
