@@ -180,6 +180,9 @@ def own_frames(run, real: np.ndarray, num: int, seed: int, iters: int = 100) -> 
 
     from wavegan_jax import models
 
+    if run.config.model.istft_phase != "absolute":
+        raise SystemExit(f"--frames reads G's written phases: this G has model.istft_phase="
+                         f"{run.config.model.istft_phase}, not absolute")
     n_fft, hop, sr = run.config.model.istft_fft, models.HOP, run.config.data.sample_rate
     stft = lambda y, n: models.stft_complex(y, n_fft, hop, n)
 
