@@ -7,6 +7,7 @@
     python benchmarks/voicing.py runs/quickstart --num 20 --frames
     python benchmarks/voicing.py runs/qph_2core/wide256_seed0 --num 50 --misses
     python benchmarks/voicing.py runs/qph_2core/wide256_seed0 --num 50 --postfilter 0.3,0.5,0.7
+    python benchmarks/voicing.py runs/qph_2core/wide256_seed0 --num 50 --vocoder
 
 The voiced share (``speech.measures``) of a word's real test clips and of ``--num`` generated
 ones (EMA generator), split by loudness: a clip is loud when its loudest frame is above
@@ -44,6 +45,9 @@ phases at G's framing), beside real magnitudes through the same.
 ``--postfilter G,G,...`` passes the same clips through ``models.pitch_postfilter`` (a comb at
 each frame's own period, gain G) without training: what a pitch postfilter would change in the
 judge's accuracy, FID, voicing, the 1-2 kHz aperiodicity and the discriminators' scores.
+``--vocoder`` re-synthesises the same clips and the real ones from their STFT magnitudes with a
+phase vocoder's phases (``models.phase_from_magnitude``): accuracy, FID, voicing and aperiodicity
+before and after, for whether the gap is in the coherence of G's phases.
 ``--open B,B,...`` asks what the source would do if G left it on: the head's kernel set to 0 and
 its biases to each B (``model.istft_source=filter``: the voiced mix is 0.5 + B, clipped; "add":
 every output is B, so the loudness is softplus(B - 3), the harmonics equal and the pitch times
@@ -292,6 +296,41 @@ def postfilter_probe(run, real: np.ndarray, gains: list[float], num: int, seed: 
             f"{g:g}: {v:.3f}" for g, v in zip([0.0] + gains, shares)))
 
 
+def vocoder_probe(run, real: np.ndarray, labels: np.ndarray, num: int, seed: int) -> None:
+    """The same clips (EMA generator, ``num`` per word) and the ``real`` test clips [N, L] (words
+    ``labels``) re-synthesised from their own 256-point STFT magnitudes with a phase vocoder's
+    phases (``models.phase_from_magnitude``, random starts; RMS kept), no training: whether the
+    gap is in how coherent G's phases are, and what that re-phasing costs the words (judge
+    accuracy), FID, voicing and the 1-2 kHz aperiodicity of voiced frames."""
+    import jax
+    import jax.numpy as jnp
+
+    from wavegan_jax import evaluate, models
+
+    ref = evaluate.reference(run.config)
+    z, gen_labels = sampling.word_noise(run, list(range(len(run.words))), num, seed)
+    n_fft, hop, sr = models.ISTFT_FFT, models.HOP, run.config.data.sample_rate
+    band = AP_BANDS.index((1000, 2000))
+
+    def rephase(a: jax.Array) -> jax.Array:
+        re, im = models.stft_complex(a, n_fft, hop, a.shape[1] // hop)
+        mag = jnp.hypot(re, im)
+        start = models.phase_start(jax.random.normal(jax.random.key(seed), (a.shape[0], 100)), n_fft // 2 + 1)
+        phase = models.phase_from_magnitude(jnp.log(mag + 1e-7), start, n_fft, hop)
+        y = models.istft_complex(mag * jnp.cos(phase), mag * jnp.sin(phase), n_fft, hop)
+        rms = lambda x: jnp.sqrt(jnp.mean(x ** 2, axis=1, keepdims=True)) + 1e-9
+        return y * rms(a) / rms(y)
+
+    audio = run.G.apply(run.state.ema_params, z, gen_labels)
+    print("\n| clips | accuracy | FID | voiced | 1-2 kHz aperiodicity (voiced) |\n|---|---|---|---|---|")
+    for name, a, y in (("generated", audio, gen_labels), ("real test", jnp.asarray(real), labels)):
+        for how, clips in (("", a), (", phase vocoder", rephase(a))):
+            c = np.asarray(clips)
+            got = evaluate.score(ref, c, np.asarray(y), seed=seed)
+            print(f"| {name}{how} | {got['accuracy']:.3f} | {got['fid']:.2f} | {got['voiced_share']:.3f} | "
+                  f"{aperiodicity(c, sr)['voiced'][band][0]:.3f} |")
+
+
 def speakers(folder: Path, sample_rate: int, length: int) -> None:
     """Each speaker's median peak level and voiced share in an FSDD folder (``data.list_items``)."""
     by = collections.defaultdict(list)
@@ -319,6 +358,8 @@ def main() -> None:
                     help="also how the loud clips' active frames miss the voicing threshold, per word")
     ap.add_argument("--postfilter", help="istft G: gains G,G,... of a pitch postfilter on its output (see above)")
     ap.add_argument("--open", help="harmonic source: biases B,B,... to hold it open at (see above)")
+    ap.add_argument("--vocoder", action="store_true",
+                    help="also the clips re-phased by a phase vocoder from their magnitudes (see above)")
     args = ap.parse_args()
     run = sampling.load_run(args.workdir, args.checkpoint)
     m = data_lib.read_manifest(run.config.data.prepared)
@@ -358,6 +399,8 @@ def main() -> None:
             open_source(run, [float(b) for b in args.open.split(",")], min(args.num, 10), args.seed)
     if args.postfilter:
         postfilter_probe(run, test, [float(g) for g in args.postfilter.split(",")], args.num, args.seed)
+    if args.vocoder:
+        vocoder_probe(run, test, labels, args.num, args.seed)
     if args.frames:
         if run.config.model.generator != "istft":
             raise SystemExit(f"--frames reads an istft G's spectrogram; this run's G is {run.config.model.generator!r}")
