@@ -27,6 +27,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.sample_rate = 8000  # Hz; audio is resampled to this rate with soxr
     c.data.prepared = "data/prepared/fsdd_zero_one_8k_4096"  # shard folder (prepared when missing)
     c.data.speakers = ""  # fsdd/speech_commands: "a,b" only these speakers, "-a,-b" all but these
+    # G and D conditioned on (word, speaker) pairs, class word * S + speaker, instead of the word:
+    # each pair is one voice, not a mix of S; generated clips take the speakers in turn
+    c.data.per_speaker = False
 
     # ---- model ----------------------------------------------------------------------------
     c.model = ml_collections.ConfigDict()

@@ -42,7 +42,9 @@ postfilter (the istft G's output through a pitch postfilter of gain 0.5, as spee
 comb at each frame's own period, ``models.pitch_postfilter``; for voicing), deep (6 residual blocks
 at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
 that reads each 64 ms frame's real cepstrum, the ripple of its log spectrum: harmonics that wash
-into noise above 1 kHz lose it; for voicing).
+into noise above 1 kHz lose it; for voicing), speakers (G and D conditioned on (word, speaker)
+pairs, ``data.per_speaker``: 50 classes, each one voice instead of a mix of five; generated clips
+take the speakers in turn; for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -77,6 +79,7 @@ COMPONENTS = {
     "postfilter": lambda c: c.model.update({"istft_postfilter": 0.5}),
     "wide": lambda c: c.model.update({"istft_channels": 256}),
     "deep": lambda c: c.model.update({"istft_blocks": 6}),
+    "speakers": lambda c: c.data.update({"per_speaker": True}),
 }
 # the best stack per CPU-minute in the screens (RESULTS.md); istft joined in round 10 (3 of 3 seeds
 # past 90% at 30 minutes of both cores, against 1 of 3 without it)

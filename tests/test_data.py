@@ -167,3 +167,25 @@ def test_speakers_can_be_kept_or_left_out_and_unknown_ones_are_listed(tmp_path):
         data.prepare("fsdd", data.BUNDLED, tmp_path / "c", speakers="bob", **common)
     with pytest.raises(ValueError, match="not both"):
         data.prepare("fsdd", data.BUNDLED, tmp_path / "c", speakers="george,-theo", **common)
+
+
+def test_prepare_keeps_each_clips_speaker_and_rewrites_shards_without_them(tmp_path):
+    common = dict(words="zero,one", sample_rate=8000, length=4096)
+    m = data.prepare("fsdd", data.BUNDLED, tmp_path / "all", **common)
+    assert m["speaker_names"] == ["george", "jackson", "nicolas", "theo", "yweweler"]
+    who, names = data.load_speakers(tmp_path / "all", "train")
+    audio, labels = data.load_split(tmp_path / "all", "train")
+    assert names == m["speaker_names"] and who.shape == labels.shape
+    assert np.bincount(who).tolist() == [90] * 5  # 2 words x indices 5..49 per speaker
+    # row i's speaker is its file's: theo's own shard holds exactly the rows marked theo, in order
+    data.prepare("fsdd", data.BUNDLED, tmp_path / "theo", speakers="theo", **common)
+    theo_audio, theo_labels = data.load_split(tmp_path / "theo", "train")
+    mask = who == names.index("theo")
+    assert np.array_equal(theo_audio, audio[mask]) and np.array_equal(theo_labels, labels[mask])
+    # a shard prepared before speaker labels were kept: a clear error, and prepare writes them
+    (tmp_path / "all" / "train_speakers.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="before speaker labels were kept: prepare it again"):
+        data.load_speakers(tmp_path / "all", "train")
+    again = data.prepare("fsdd", data.BUNDLED, tmp_path / "all", **common)
+    assert not again.get("up_to_date") and again["fingerprint"] == m["fingerprint"]
+    assert np.array_equal(data.load_speakers(tmp_path / "all", "train")[0], who)

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO, subprocess_env
 from wavegan_jax import checkpoints as ckpt
-from wavegan_jax import train
+from wavegan_jax import data, sampling, train
 
 
 def leaves(tree):
@@ -292,3 +292,27 @@ def test_drift_penalty_adds_eps_times_the_mean_squared_real_logit(smoke_config):
     assert "drift" not in plain and pinned["drift"] > 0
     assert pinned["d_total"] == pytest.approx(plain["d_total"] + 0.5 * pinned["drift"], rel=1e-4, abs=1e-6)
     assert pinned["wasserstein"] == pytest.approx(plain["wasserstein"], rel=1e-4, abs=1e-6)
+
+
+def test_per_speaker_classes_pair_word_and_speaker_and_samples_take_speakers_in_turn(smoke_config):
+    smoke_config.data.per_speaker = True
+    run = train.Run(smoke_config)
+    s = len(run.speakers)
+    assert run.speakers == ["george", "jackson", "nicolas", "theo", "yweweler"] and run.num_classes == 2 * s
+    words = data.load_split(smoke_config.data.prepared, "train")[1]
+    who, _ = data.load_speakers(smoke_config.data.prepared, "train")
+    labels = run.batches[0].labels
+    assert np.array_equal(labels // s, words) and np.array_equal(labels % s, who)
+    assert np.asarray(run.class_ids([1, 0], 6)).tolist() == [5, 6, 7, 8, 9, 5, 0, 1, 2, 3, 4, 0]
+    assert np.allclose(run.word_weights(1), [0] * 5 + [0.2] * 5)
+    metrics = {k: float(v) for k, v in run.step().items()}
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    clips = sampling.generate(run, ["one"], 3, seed=0)
+    assert clips["one"].shape == (3, smoke_config.model.length) and np.isfinite(clips["one"]).all()
+    # the speakers' classes of one word give different clips from the same noise
+    z = jnp.zeros((2, smoke_config.model.latent_dim))
+    a = run.generate(run.state.ema_params, z, jnp.asarray([5, 6]))
+    assert not np.allclose(a[0], a[1])
+    smoke_config.conditioning = "none"
+    with pytest.raises(ValueError, match="data.per_speaker needs conditioning on labels"):
+        train.Run(smoke_config)

@@ -370,13 +370,16 @@ def prepare(source: str, path: str | Path, out_dir: str | Path, *, words=None,
     fingerprint = hashlib.sha256(json.dumps([options, sorted(checksums.items()),
                                              sorted((it.rel, it.split) for it in items)]).encode()).hexdigest()
     old = read_manifest(out_dir)
-    if old and old.get("fingerprint") == fingerprint and not force:
+    # shards written before speaker labels lack *_speakers.npy: written again (same fingerprint)
+    if old and old.get("fingerprint") == fingerprint and not force and (out_dir / "train_speakers.npy").exists():
         log.info("%s is up to date (same inputs and options): nothing to do", out_dir)
         return {**old, "up_to_date": True}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     clips = {s: [] for s in SPLITS}
     labels = {s: [] for s in SPLITS}
+    who = {s: [] for s in SPLITS}
+    speaker_names = sorted({it.speaker for it in items if it.speaker})
     skipped, kept = [], []
     for it in items:
         try:
@@ -397,17 +400,19 @@ def prepare(source: str, path: str | Path, out_dir: str | Path, *, words=None,
             kept.append({"file": it.rel, "reason": reason})
         clips[it.split].append(clip)
         labels[it.split].append(chosen.index(it.word))
+        who[it.split].append(speaker_names.index(it.speaker) if it.speaker else -1)
     counts = {}
     for s in SPLITS:
         audio = np.stack(clips[s]) if clips[s] else np.zeros((0, length), np.float32)
         lab = np.asarray(labels[s], dtype=np.int32)
-        for name, arr in (("audio", audio), ("labels", lab)):
+        for name, arr in (("audio", audio), ("labels", lab), ("speakers", np.asarray(who[s], dtype=np.int32))):
             atomic_write(out_dir / f"{s}_{name}.npy", lambda tmp, arr=arr: np.save(tmp, arr))
         counts[s] = {w: int((lab == i).sum()) for i, w in enumerate(chosen)}
     empty = [w for w in chosen if not sum(counts[s][w] for s in SPLITS)]
     if empty:
         log.warning("no usable clips of %s: every file was skipped (see manifest.json)", ", ".join(empty))
-    manifest = dict(options, words=chosen, counts=counts, skipped=skipped, kept_degenerate=kept, empty_words=empty,
+    manifest = dict(options, words=chosen, speaker_names=speaker_names, counts=counts, skipped=skipped,
+                    kept_degenerate=kept, empty_words=empty,
                     source_path=str(Path(path).resolve()), fingerprint=fingerprint,
                     source_sha256=hashlib.sha256(json.dumps(sorted(checksums.items())).encode()).hexdigest(),
                     files_sha256=checksums)
@@ -417,6 +422,17 @@ def prepare(source: str, path: str | Path, out_dir: str | Path, *, words=None,
     log.info("wrote %s: %s clips (train %d, valid %d, test %d), %d skipped", out_dir,
              sum(n.values()), n["train"], n["valid"], n["test"], len(skipped))
     return manifest
+
+
+def load_speakers(out_dir: str | Path, split: str) -> tuple[np.ndarray, list[str]]:
+    """(speaker index [n] int32 into the names, the names) of a prepared split's clips, in the
+    order of ``load_split``; -1 for a clip whose source names no speaker (``folder``)."""
+    out_dir = Path(out_dir)
+    f = out_dir / f"{split}_speakers.npy"
+    if not f.exists():
+        raise FileNotFoundError(f"{out_dir} was prepared before speaker labels were kept: prepare it again "
+                                f"(`wavegan_jax prepare ... --out {out_dir} --force`, or delete the folder)")
+    return np.load(f), list((read_manifest(out_dir) or {}).get("speaker_names", []))
 
 
 def load_split(out_dir: str | Path, split: str, mmap: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -74,7 +74,8 @@ def generate(run: train.Run, words: list[str] | None, num: int, seed: int, gener
 def word_noise(run: train.Run, ids: list[int], num: int, seed: int,
                truncation: float = 0.0) -> tuple[jax.Array, jax.Array]:
     """The noise of ``generate``: z [len(ids) * num, latent] (word i's from ``fold_in(key(seed), i)``;
-    every entry within [-truncation, truncation] when that is > 0) and labels [len(ids) * num]."""
+    every entry within [-truncation, truncation] when that is > 0) and labels [len(ids) * num]
+    (``Run.class_ids``: with ``data.per_speaker`` the speakers in turn)."""
     if truncation < 0:
         raise ValueError(f"truncation {truncation}: give 0 (off) or a bound > 0 such as 1.0")
     key = jax.random.key(seed)
@@ -82,7 +83,7 @@ def word_noise(run: train.Run, ids: list[int], num: int, seed: int,
     draw = (lambda k: jax.random.truncated_normal(k, -truncation, truncation, shape)) if truncation else (
         lambda k: jax.random.normal(k, shape))
     z = jnp.concatenate([draw(jax.random.fold_in(key, i)) for i in ids])
-    return z, jnp.repeat(jnp.asarray(ids, jnp.int32), num)
+    return z, run.class_ids(ids, num)
 
 
 def interpolate(run: train.Run, pair: list[str] | None, steps: int, seed: int) -> np.ndarray:
@@ -98,6 +99,5 @@ def interpolate(run: train.Run, pair: list[str] | None, steps: int, seed: int) -
     else:
         a, b = word_ids(run, pair)
         z = jnp.broadcast_to(jax.random.normal(key, (latent,)), (steps, latent))
-        eye = jnp.eye(run.num_classes)
-        labels = (1 - t) * eye[a] + t * eye[b]
+        labels = (1 - t) * run.word_weights(a) + t * run.word_weights(b)
     return np.asarray(run.generate(run.state.ema_params, z, labels))

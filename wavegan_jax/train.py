@@ -53,10 +53,11 @@ class TrainState:
 # Config checks and data
 # ------------------------------------------------------------------------------------------------
 def prepare_data(config: ml_collections.ConfigDict) -> dict:
-    """Manifest of ``config.data.prepared``, preparing the shards first when they are missing."""
+    """Manifest of ``config.data.prepared``, preparing the shards first when they are missing
+    (or, for ``data.per_speaker``, were written before speaker labels were kept)."""
     d = config.data
     manifest = data_lib.read_manifest(d.prepared)
-    if manifest is None:
+    if manifest is None or (d.get("per_speaker", False) and "speaker_names" not in manifest):
         source, path = d.source, d.path
         if d.download:
             source, path = download_lib.download(d.download, d.cache)
@@ -65,7 +66,7 @@ def prepare_data(config: ml_collections.ConfigDict) -> dict:
         log.info("preparing %s (%s) into %s", path, source, d.prepared)
         manifest = data_lib.prepare(source, path, d.prepared, words=d.words, speakers=d.speakers,
                                     sample_rate=d.sample_rate, length=config.model.length,
-                                    seed=config.seed)
+                                    seed=manifest["seed"] if manifest else config.seed)
     want = dict(sample_rate=d.sample_rate, length=config.model.length)
     words = data_lib.parse_words(d.words)
     if words is not None:
@@ -91,6 +92,19 @@ def resolve_num_classes(config, manifest: dict) -> int:
         raise ValueError(f"num_classes={n} but {config.data.prepared} has {len(manifest['words'])} "
                          f"words ({', '.join(manifest['words'])}); use num_classes=-1")
     return n
+
+
+def speaker_classes(config, manifest: dict) -> list[str]:
+    """The speakers whose (word, speaker) pairs are the classes (``data.per_speaker``), else []."""
+    if not config.data.get("per_speaker", False):
+        return []
+    names = manifest.get("speaker_names")
+    if names is None:  # shards prepared before speaker labels were kept
+        data_lib.load_speakers(config.data.prepared, "train")  # raises with the way out
+    if not names or not cond_lib.get(config.conditioning).needs_labels:
+        raise ValueError(f"data.per_speaker needs conditioning on labels and a source that names its speakers "
+                         f"(fsdd, speech_commands); {config.data.prepared} names none")
+    return list(names)
 
 
 def check_config(config, num_devices: int) -> None:
@@ -441,7 +455,8 @@ class Run:
         check_config(config, len(devices))  # before preparing data: a bad value writes nothing
         self.manifest = manifest if manifest is not None else prepare_data(config)
         self.words = list(self.manifest["words"])
-        self.num_classes = resolve_num_classes(config, self.manifest)
+        self.speakers = speaker_classes(config, self.manifest)
+        self.num_classes = resolve_num_classes(config, self.manifest) * max(len(self.speakers), 1)
         self.mesh = jax.sharding.Mesh(np.array(devices), ("data",))
         self.G, self.Ds = models.build(config, self.num_classes)
         self.seeds = [config.seed + i for i in range(config.num_seeds)]
@@ -482,6 +497,11 @@ class Run:
         """One input pipeline per member with its own data order (one when they share it)."""
         if self._batches is None:
             audio, labels = data_lib.load_split(self.config.data.prepared, "train")
+            if self.speakers:
+                who, _ = data_lib.load_speakers(self.config.data.prepared, "train")
+                if (who < 0).any():
+                    raise ValueError(f"{self.config.data.prepared}: {(who < 0).sum()} training clips name no speaker")
+                labels = np.asarray(labels) * len(self.speakers) + who
             seeds = self.data_seeds[:1] if self.config.seeds_share_data else self.data_seeds
             self._batches = [input_pipeline.Batches(
                 audio, labels, global_batch=self.config.batch_size, n_critic=self.config.n_critic,
@@ -512,10 +532,26 @@ class Run:
         "unconditional") of the monitoring samples (``stream`` 0; evaluations use
         ``sampling.word_noise``)."""
         names = self.words if self.num_classes else ["unconditional"]
-        labels = jnp.repeat(jnp.arange(len(names)), per_word)
+        labels = self.class_ids(range(len(names)), per_word)
         key = jax.random.fold_in(self.sample_keys[member], stream)
         z = jax.random.normal(key, (len(labels), self.config.model.latent_dim))
         return z, labels, names
+
+    def class_ids(self, word_ids, per_word: int) -> jax.Array:
+        """The labels [len(word_ids) * per_word] of ``per_word`` clips of each word: the word's
+        index, or with ``data.per_speaker`` the class word * S + s, the S speakers in turn (clip i
+        of a word is speaker i mod S's)."""
+        words = jnp.repeat(jnp.asarray(list(word_ids), jnp.int32), per_word)
+        if not self.speakers:
+            return words
+        turn = jnp.tile(jnp.arange(per_word, dtype=jnp.int32) % len(self.speakers), len(word_ids))
+        return words * len(self.speakers) + turn
+
+    def word_weights(self, word_id: int) -> jax.Array:
+        """Class weights [num_classes] that say word ``word_id``: one-hot, or with
+        ``data.per_speaker`` its speakers' classes at 1 / S each (a voice between them)."""
+        s = max(len(self.speakers), 1)
+        return jnp.zeros((self.num_classes,)).at[word_id * s:(word_id + 1) * s].set(1.0 / s)
 
     def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256, member: int = 0,
                          generator: str = "ema") -> np.ndarray:
