@@ -8,6 +8,7 @@
     python benchmarks/voicing.py runs/qph_2core/wide256_seed0 --num 50 --misses
     python benchmarks/voicing.py runs/qph_2core/wide256_seed0 --num 50 --postfilter 0.3,0.5,0.7
     python benchmarks/voicing.py runs/qph_2core/wide256_seed0 --num 50 --vocoder
+    python benchmarks/voicing.py runs/qph_r22/speakers_s0 --num 50
 
 The voiced share (``speech.measures``) of a word's real test clips and of ``--num`` generated
 ones (EMA generator), split by loudness: a clip is loud when its loudest frame is above
@@ -26,6 +27,9 @@ made consistent): if the generated clips' voicing rose to the real ones' there, 
 in G's phases; if it stays, it is in the output's magnitudes (the harmonics are not clean), which
 for an ``istft`` G are not the magnitudes G writes: see ``--frames``.
 
+For a ``data.per_speaker`` run (``digits.py:+speakers``) a table per speaker: the voiced share,
+median loudest-frame level and median pitch of its real test clips beside G's clips of its classes,
+so that one sees whether each class is that speaker's voice.
 For a generator with a harmonic source (``model.istft_harmonics``), ``source`` shows per word how
 much of the output (before the tanh) the sinusoids write, ``voice / (voice + istft_out)`` in energy (the iSTFT frames' output),
 the share of frames where the source is on at all (loudness, or the filter's mix, above 0),
@@ -344,6 +348,30 @@ def speakers(folder: Path, sample_rate: int, length: int) -> None:
               f"{speech.measures(a, sample_rate)['voiced_share'].mean():.3f} |")
 
 
+def voices(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float]:
+    """audio [N, L] -> (voiced share, median loudest-frame dBFS, median pitch of the voiced frames in Hz)."""
+    voiced = speech.voiced_frames(audio, sample_rate)
+    f0 = speech.pitch(speech.frames(audio, sample_rate), sample_rate)[1][voiced]
+    return (float(voiced.mean()), float(np.median(speech.peak_db(audio, sample_rate))),
+            float(np.median(f0)) if f0.size else float("nan"))
+
+
+def per_speaker(run, test: np.ndarray, gen: dict[str, np.ndarray], sample_rate: int) -> None:
+    """A ``data.per_speaker`` run: each speaker's real test clips beside G's clips of that
+    speaker's classes (clip i of a word is speaker i mod S's, ``Run.class_ids``), all words."""
+    who, names = data_lib.load_speakers(run.config.data.prepared, "test")
+    s = len(run.speakers)
+    print("\n| speaker | real clips | real voiced | real peak dB | real pitch Hz "
+          "| gen clips | gen voiced | gen peak dB | gen pitch Hz |\n|" + "---|" * 9)
+    for k, name in enumerate(run.speakers):
+        real = test[who == names.index(name)]
+        fake = np.concatenate([a[k::s] for a in gen.values()])
+        print(f"| {name} | {len(real)} | " + " | ".join(f"{v:.3f}" if i % 3 == 0 else f"{v:.1f}"
+              for i, v in enumerate(voices(real, sample_rate))) + f" | {len(fake)} | "
+              + " | ".join(f"{v:.3f}" if i % 3 == 0 else f"{v:.1f}" for i, v in enumerate(voices(fake, sample_rate)))
+              + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("workdir")
@@ -393,6 +421,8 @@ def main() -> None:
             for kind, rows in aperiodicity(a, sr).items():
                 print(f"| {who} {kind}: aperiodicity (energy share) | "
                       + " | ".join(f"{ap:.3f} ({sh:.3f})" for ap, sh in rows) + " |")
+    if run.speakers:
+        per_speaker(run, test, gen, sr)
     if run.config.model.get("istft_harmonics", 0) and run.config.model.generator == "istft":
         source(run, args.num, args.seed)
         if args.open:

@@ -165,3 +165,18 @@ def test_voicing_benchmark_finds_each_vowels_pitch_band_and_keeps_voicing_throug
     after = speech.measures(voicing.rephase(clips, SR, iters=30), SR)["voiced_share"]
     before = speech.measures(clips, SR)["voiced_share"]
     assert (after[:2] > 0.8 * before[:2]).all() and after[2] < 0.05
+
+
+def test_voicing_benchmark_reads_a_voice_as_its_share_level_and_pitch():
+    """benchmarks/voicing.py's per-speaker table: a 110 Hz vowel and a 210 Hz one read as voiced
+    at their own pitch and the same level; noise has no voiced frames and so no pitch."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import voicing
+
+    low, high = (voicing.voices(np.stack([vowel(f0, seed=s) for s in range(2)]), SR) for f0 in (110.0, 210.0))
+    assert low[0] > 0.5 and high[0] > 0.5 and abs(low[1] - high[1]) < 3
+    assert abs(low[2] - 110) < 5 and abs(high[2] - 210) < 8
+    hiss = voicing.voices(0.2 * negatives.coloured_noise(np.random.default_rng(0), 2, 4096, 0.0), SR)
+    assert hiss[0] == 0 and np.isnan(hiss[2])
