@@ -363,13 +363,11 @@ def per_speaker(run, test: np.ndarray, gen: dict[str, np.ndarray], sample_rate: 
     s = len(run.speakers)
     print("\n| speaker | real clips | real voiced | real peak dB | real pitch Hz "
           "| gen clips | gen voiced | gen peak dB | gen pitch Hz |\n|" + "---|" * 9)
+    cells = lambda a: [str(len(a))] + [f"{v:.3f}" if i == 0 else f"{v:.1f}" for i, v in enumerate(voices(a, sample_rate))]
     for k, name in enumerate(run.speakers):
         real = test[who == names.index(name)]
         fake = np.concatenate([a[k::s] for a in gen.values()])
-        print(f"| {name} | {len(real)} | " + " | ".join(f"{v:.3f}" if i % 3 == 0 else f"{v:.1f}"
-              for i, v in enumerate(voices(real, sample_rate))) + f" | {len(fake)} | "
-              + " | ".join(f"{v:.3f}" if i % 3 == 0 else f"{v:.1f}" for i, v in enumerate(voices(fake, sample_rate)))
-              + " |")
+        print(f"| {name} | " + " | ".join(cells(real) + cells(fake)) + " |")
 
 
 def main() -> None:
