@@ -181,6 +181,8 @@ def test_generate_all_words_interpolation_and_best(trained_run, tmp_path):
 def test_generate_errors_are_actionable(trained_run, tmp_path):
     r = cli("generate", "--workdir", str(trained_run), "--word", "seven")
     assert r.returncode == 2 and "this model knows: zero, one" in r.stderr
+    r = cli("generate", "--workdir", str(trained_run), "--word", "one", "--speaker", "theo")
+    assert r.returncode == 2 and "trained without data.per_speaker" in r.stderr
     (tmp_path / "config.json").write_text((trained_run / "config.json").read_text())
     r = cli("generate", "--workdir", str(tmp_path), "--word", "one")
     assert r.returncode == 2 and "no checkpoint yet" in r.stderr and "wavegan_jax train" in r.stderr

@@ -305,6 +305,10 @@ def test_per_speaker_classes_pair_word_and_speaker_and_samples_take_speakers_in_
     assert np.array_equal(labels // s, words) and np.array_equal(labels % s, who)
     assert np.asarray(run.class_ids([1, 0], 6)).tolist() == [5, 6, 7, 8, 9, 5, 0, 1, 2, 3, 4, 0]
     assert np.allclose(run.word_weights(1), [0] * 5 + [0.2] * 5)
+    assert np.asarray(run.class_ids([1, 0], 2, speaker="theo")).tolist() == [8, 8, 3, 3]
+    assert np.allclose(run.word_weights(1, "jackson"), np.eye(10)[6])
+    with pytest.raises(ValueError, match="unknown speaker 'bob'; this model knows: george, jackson"):
+        run.class_ids([0], 2, speaker="bob")
     metrics = {k: float(v) for k, v in run.step().items()}
     assert all(np.isfinite(v) for v in metrics.values()), metrics
     clips = sampling.generate(run, ["one"], 3, seed=0)
@@ -313,6 +317,9 @@ def test_per_speaker_classes_pair_word_and_speaker_and_samples_take_speakers_in_
     z = jnp.zeros((2, smoke_config.model.latent_dim))
     a = run.generate(run.state.ema_params, z, jnp.asarray([5, 6]))
     assert not np.allclose(a[0], a[1])
+    theo = sampling.generate(run, ["one"], 2, seed=0, speaker="theo")["one"]  # class 8 from word one's noise
+    assert np.allclose(theo, run.generate(run.state.ema_params, sampling.word_noise(run, [1], 2, 0)[0],
+                                          jnp.asarray([8, 8])), atol=1e-5)
     smoke_config.conditioning = "none"
     with pytest.raises(ValueError, match="data.per_speaker needs conditioning on labels"):
         train.Run(smoke_config)

@@ -301,6 +301,7 @@ GENERATE_EXAMPLE = """example:
   wavegan_jax generate --workdir runs/quickstart --word one --num 8 --seed 3 --out samples/
   wavegan_jax generate --workdir runs/quickstart --all-words --num 4 --checkpoint best
   wavegan_jax generate --workdir runs/quickstart --interpolate zero,one --steps 8
+  wavegan_jax generate --workdir runs/speakers --all-words --num 4 --speaker theo  (a data.per_speaker run)
 """
 
 
@@ -320,6 +321,8 @@ def generate_main(argv: list[str]) -> int:
     p.add_argument("--member", type=_at_least(0), default=0,
                    help="for a run of num_seeds > 1: which seed (0 = its first) (default: %(default)s)")
     p.add_argument("--truncation", type=_truncation, default=0.0, metavar="T", help=TRUNCATION_HELP)
+    p.add_argument("--speaker", help="a run trained with data.per_speaker: every clip in this speaker's "
+                   "voice (default: its speakers in turn; an interpolation: their mean)")
     p.add_argument("--out", help="output folder (default: WORKDIR/generated)")
     a = p.parse_args(argv)
     from pathlib import Path
@@ -332,11 +335,11 @@ def generate_main(argv: list[str]) -> int:
         pair = a.interpolate.split(",")
         if len(pair) != 2:
             p.error("--interpolate takes two words: A,B")
-        audio = sampling.interpolate(run, pair if run.num_classes else None, a.steps, a.seed)
+        audio = sampling.interpolate(run, pair if run.num_classes else None, a.steps, a.seed, a.speaker)
         groups = {f"{pair[0]}_to_{pair[1]}": audio}
     else:
         words = run.words if a.all_words else a.word.split(",") if a.word else None
-        groups = sampling.generate(run, words, a.num, a.seed, truncation=a.truncation)
+        groups = sampling.generate(run, words, a.num, a.seed, truncation=a.truncation, speaker=a.speaker)
     paths = monitoring.write_wavs(out, groups, run.config.data.sample_rate)
     print(f"wrote {len(paths)} clips of step {run.step_count} to {out}: {paths[0].name} .. {paths[-1].name}")
     return 0

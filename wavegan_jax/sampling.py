@@ -55,27 +55,28 @@ def word_ids(run: train.Run, words: list[str]) -> list[int]:
 
 
 def generate(run: train.Run, words: list[str] | None, num: int, seed: int, generator: str = "ema",
-             member: int = 0, truncation: float = 0.0) -> dict[str, np.ndarray]:
+             member: int = 0, truncation: float = 0.0, speaker: str | None = None) -> dict[str, np.ndarray]:
     """``num`` clips per word (or unconditional clips when ``words`` is None) from the EMA
     generator (``generator="raw"``: the trained parameters; ``member``: which seed of a vmapped run).
 
     Returns word -> audio [num, L]. The same seed gives the same clips: word i's noise is
     ``normal(fold_in(key(seed), i), [num, latent])``, whatever other words are asked for;
     ``truncation`` t > 0 draws it from the normal truncated to [-t, t] instead (BigGAN's
-    truncation trick: fewer, more typical clips; 0 = off).
+    truncation trick: fewer, more typical clips; 0 = off). A ``data.per_speaker`` run takes its
+    speakers in turn, or with ``speaker`` says every clip in that voice.
     """
     names = words if words is not None else ["unconditional"]
     ids = word_ids(run, words) if words is not None else [0]
-    z, labels = word_noise(run, ids, num, seed, truncation)
+    z, labels = word_noise(run, ids, num, seed, truncation, speaker)
     audio = run.generate_batched(z, labels, member=member, generator=generator)
     return {name: audio[k * num:(k + 1) * num] for k, name in enumerate(names)}
 
 
 def word_noise(run: train.Run, ids: list[int], num: int, seed: int,
-               truncation: float = 0.0) -> tuple[jax.Array, jax.Array]:
+               truncation: float = 0.0, speaker: str | None = None) -> tuple[jax.Array, jax.Array]:
     """The noise of ``generate``: z [len(ids) * num, latent] (word i's from ``fold_in(key(seed), i)``;
     every entry within [-truncation, truncation] when that is > 0) and labels [len(ids) * num]
-    (``Run.class_ids``: with ``data.per_speaker`` the speakers in turn)."""
+    (``Run.class_ids``: with ``data.per_speaker`` the speakers in turn, or ``speaker``'s class)."""
     if truncation < 0:
         raise ValueError(f"truncation {truncation}: give 0 (off) or a bound > 0 such as 1.0")
     key = jax.random.key(seed)
@@ -83,11 +84,13 @@ def word_noise(run: train.Run, ids: list[int], num: int, seed: int,
     draw = (lambda k: jax.random.truncated_normal(k, -truncation, truncation, shape)) if truncation else (
         lambda k: jax.random.normal(k, shape))
     z = jnp.concatenate([draw(jax.random.fold_in(key, i)) for i in ids])
-    return z, run.class_ids(ids, num)
+    return z, run.class_ids(ids, num, speaker)
 
 
-def interpolate(run: train.Run, pair: list[str] | None, steps: int, seed: int) -> np.ndarray:
-    """[steps, L] clips. Conditional: one z, class weights moving from word a to word b.
+def interpolate(run: train.Run, pair: list[str] | None, steps: int, seed: int,
+                speaker: str | None = None) -> np.ndarray:
+    """[steps, L] clips. Conditional: one z, class weights moving from word a to word b (in
+    ``speaker``'s voice for a ``data.per_speaker`` run, else at its speakers' mean).
     Unconditional (``pair`` None): z moving between two random points."""
     key = jax.random.key(seed)
     t = jnp.linspace(0.0, 1.0, steps)[:, None]
@@ -99,5 +102,5 @@ def interpolate(run: train.Run, pair: list[str] | None, steps: int, seed: int) -
     else:
         a, b = word_ids(run, pair)
         z = jnp.broadcast_to(jax.random.normal(key, (latent,)), (steps, latent))
-        labels = (1 - t) * run.word_weights(a) + t * run.word_weights(b)
+        labels = (1 - t) * run.word_weights(a, speaker) + t * run.word_weights(b, speaker)
     return np.asarray(run.generate(run.state.ema_params, z, labels))

@@ -537,21 +537,38 @@ class Run:
         z = jax.random.normal(key, (len(labels), self.config.model.latent_dim))
         return z, labels, names
 
-    def class_ids(self, word_ids, per_word: int) -> jax.Array:
+    def class_ids(self, word_ids, per_word: int, speaker: str | None = None) -> jax.Array:
         """The labels [len(word_ids) * per_word] of ``per_word`` clips of each word: the word's
         index, or with ``data.per_speaker`` the class word * S + s, the S speakers in turn (clip i
-        of a word is speaker i mod S's)."""
+        of a word is speaker i mod S's), or all of them ``speaker``'s."""
         words = jnp.repeat(jnp.asarray(list(word_ids), jnp.int32), per_word)
         if not self.speakers:
+            self.speaker_index(speaker)  # raises for a speaker
             return words
+        if speaker is not None:
+            return words * len(self.speakers) + self.speaker_index(speaker)
         turn = jnp.tile(jnp.arange(per_word, dtype=jnp.int32) % len(self.speakers), len(word_ids))
         return words * len(self.speakers) + turn
 
-    def word_weights(self, word_id: int) -> jax.Array:
+    def word_weights(self, word_id: int, speaker: str | None = None) -> jax.Array:
         """Class weights [num_classes] that say word ``word_id``: one-hot, or with
-        ``data.per_speaker`` its speakers' classes at 1 / S each (a voice between them)."""
+        ``data.per_speaker`` its speakers' classes at 1 / S each (a voice between them), or
+        ``speaker``'s class alone."""
         s = max(len(self.speakers), 1)
+        if speaker is not None:
+            return jax.nn.one_hot(word_id * s + self.speaker_index(speaker), self.num_classes)
         return jnp.zeros((self.num_classes,)).at[word_id * s:(word_id + 1) * s].set(1.0 / s)
+
+    def speaker_index(self, speaker: str | None) -> int | None:
+        """The class offset of ``speaker`` in a ``data.per_speaker`` run (None for None)."""
+        if speaker is None:
+            return None
+        if not self.speakers:
+            raise ValueError(f"speaker {speaker!r}: this model was trained without data.per_speaker, so "
+                             f"its words have no chosen voice; generate without --speaker")
+        if speaker not in self.speakers:
+            raise ValueError(f"unknown speaker {speaker!r}; this model knows: {', '.join(self.speakers)}")
+        return self.speakers.index(speaker)
 
     def generate_batched(self, z: jax.Array, labels: jax.Array, batch: int = 256, member: int = 0,
                          generator: str = "ema") -> np.ndarray:
