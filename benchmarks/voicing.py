@@ -29,7 +29,8 @@ for an ``istft`` G are not the magnitudes G writes: see ``--frames``.
 
 For a ``data.per_speaker`` run (``digits.py:+speakers``) a table per speaker: the voiced share,
 median loudest-frame level and median pitch of its real test clips beside G's clips of its classes,
-so that one sees whether each class is that speaker's voice.
+so that one sees whether each class is that speaker's voice; ``--speaker NAME`` reads every table
+on that speaker alone (G's clips all in that voice, the real side that speaker's test clips).
 For a generator with a harmonic source (``model.istft_harmonics``), ``source`` shows per word how
 much of the output (before the tanh) the sinusoids write, ``voice / (voice + istft_out)`` in energy (the iSTFT frames' output),
 the share of frames where the source is on at all (loudness, or the filter's mix, above 0),
@@ -386,12 +387,16 @@ def main() -> None:
     ap.add_argument("--open", help="harmonic source: biases B,B,... to hold it open at (see above)")
     ap.add_argument("--vocoder", action="store_true",
                     help="also the clips re-phased by a phase vocoder from their magnitudes (see above)")
+    ap.add_argument("--speaker", help="a data.per_speaker run: only this speaker's classes and test clips")
     args = ap.parse_args()
     run = sampling.load_run(args.workdir, args.checkpoint)
     m = data_lib.read_manifest(run.config.data.prepared)
     sr = m["sample_rate"]
     test, labels = (np.asarray(a) for a in data_lib.load_split(run.config.data.prepared, "test"))
-    gen = sampling.generate(run, run.words, args.num, args.seed)
+    gen = sampling.generate(run, run.words, args.num, args.seed, speaker=args.speaker)
+    if args.speaker:  # the real side: the same speaker's test clips
+        who, names = data_lib.load_speakers(run.config.data.prepared, "test")
+        test, labels = test[who == names.index(args.speaker)], labels[who == names.index(args.speaker)]
     head = " | ".join(f"{w} {c}" for w in ("real", "gen") for c in COLUMNS)
     print(f"| word | {head} | gen at real mix |\n|" + "---|" * (2 * len(COLUMNS) + 2))
     totals = collections.defaultdict(list)
@@ -419,7 +424,7 @@ def main() -> None:
             for kind, rows in aperiodicity(a, sr).items():
                 print(f"| {who} {kind}: aperiodicity (energy share) | "
                       + " | ".join(f"{ap:.3f} ({sh:.3f})" for ap, sh in rows) + " |")
-    if run.speakers:
+    if run.speakers and not args.speaker:
         per_speaker(run, test, gen, sr)
     if run.config.model.get("istft_harmonics", 0) and run.config.model.generator == "istft":
         source(run, args.num, args.seed)

@@ -153,7 +153,8 @@ def test_truncation_bounds_the_noise_and_zero_keeps_the_plain_normal():
     from wavegan_jax import sampling, train
 
     run = types.SimpleNamespace(config=types.SimpleNamespace(model=types.SimpleNamespace(latent_dim=64)), speakers=[])
-    run.class_ids = lambda ids, num: train.Run.class_ids(run, ids, num)  # labels as a Run gives them
+    run.class_ids = lambda *a: train.Run.class_ids(run, *a)  # labels as a Run gives them
+    run.speaker_index = lambda *a: train.Run.speaker_index(run, *a)
     z, labels = sampling.word_noise(run, [0, 1], 200, seed=5)
     plain = jax.random.normal(jax.random.fold_in(jax.random.key(5), 1), (200, 64))
     np.testing.assert_array_equal(np.asarray(z[200:]), np.asarray(plain))  # word 1's noise, as before
