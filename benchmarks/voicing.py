@@ -289,7 +289,7 @@ def postfilter_probe(run, real: np.ndarray, gains: list[float], num: int, seed: 
         audio = run.G.clone(postfilter=g).apply(run.state.ema_params, z, labels)
         logits = [float(jnp.mean(D.apply(run.state.d_params[n], audio, labels, shifts)[0])) for n, D in run.Ds.items()]
         a = np.asarray(audio)
-        got = evaluate.score(ref, a, np.asarray(labels), seed=seed)
+        got = evaluate.score(ref, a, word_labels(run, labels), seed=seed)
         print(f"| {g:g} | {got['accuracy']:.3f} | {got['fid']:.1f} | {got['voiced_share']:.3f} | "
               f"{aperiodicity(a, sr)['voiced'][band][0]:.3f} | {float(jnp.sqrt(jnp.mean(audio ** 2))):.4f} | "
               + " | ".join(f"{v:.3f}" for v in logits) + " |")
@@ -328,12 +328,17 @@ def vocoder_probe(run, real: np.ndarray, labels: np.ndarray, num: int, seed: int
 
     audio = run.G.apply(run.state.ema_params, z, gen_labels)
     print("\n| clips | accuracy | FID | voiced | 1-2 kHz aperiodicity (voiced) |\n|---|---|---|---|---|")
-    for name, a, y in (("generated", audio, gen_labels), ("real test", jnp.asarray(real), labels)):
+    for name, a, y in (("generated", audio, word_labels(run, gen_labels)), ("real test", jnp.asarray(real), labels)):
         for how, clips in (("", a), (", phase vocoder", rephase(a))):
             c = np.asarray(clips)
             got = evaluate.score(ref, c, np.asarray(y), seed=seed)
             print(f"| {name}{how} | {got['accuracy']:.3f} | {got['fid']:.2f} | {got['voiced_share']:.3f} | "
                   f"{aperiodicity(c, sr)['voiced'][band][0]:.3f} |")
+
+
+def word_labels(run, labels) -> np.ndarray:
+    """G's class labels [N] -> the words' [N] (a ``data.per_speaker`` class is word * S + speaker)."""
+    return np.asarray(labels) // max(len(run.speakers), 1)
 
 
 def speakers(folder: Path, sample_rate: int, length: int) -> None:
