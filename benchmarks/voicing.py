@@ -401,7 +401,8 @@ def main() -> None:
     gen = sampling.generate(run, run.words, args.num, args.seed, speaker=args.speaker)
     if args.speaker:  # the real side: the same speaker's test clips
         who, names = data_lib.load_speakers(run.config.data.prepared, "test")
-        test, labels = test[who == names.index(args.speaker)], labels[who == names.index(args.speaker)]
+        keep = who == names.index(args.speaker)
+        test, labels = test[keep], labels[keep]
     head = " | ".join(f"{w} {c}" for w in ("real", "gen") for c in COLUMNS)
     print(f"| word | {head} | gen at real mix |\n|" + "---|" * (2 * len(COLUMNS) + 2))
     totals = collections.defaultdict(list)

@@ -542,11 +542,11 @@ class Run:
         index, or with ``data.per_speaker`` the class word * S + s, the S speakers in turn (clip i
         of a word is speaker i mod S's), or all of them ``speaker``'s."""
         words = jnp.repeat(jnp.asarray(list(word_ids), jnp.int32), per_word)
+        index = self.speaker_index(speaker)  # None, or raises for a speaker this run lacks
         if not self.speakers:
-            self.speaker_index(speaker)  # raises for a speaker
             return words
-        if speaker is not None:
-            return words * len(self.speakers) + self.speaker_index(speaker)
+        if index is not None:
+            return words * len(self.speakers) + index
         turn = jnp.tile(jnp.arange(per_word, dtype=jnp.int32) % len(self.speakers), len(word_ids))
         return words * len(self.speakers) + turn
 
