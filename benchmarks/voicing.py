@@ -286,7 +286,7 @@ def postfilter_probe(run, real: np.ndarray, gains: list[float], num: int, seed: 
     print("\n| postfilter gain | accuracy | FID | voiced | 1-2 kHz aperiodicity (voiced) | RMS | "
           + " | ".join(f"D {n}" for n in run.Ds) + " |\n|" + "---|" * (6 + len(run.Ds)))
     for g in [0.0] + gains:
-        audio = run.G.clone(postfilter=g).apply(run.state.ema_params, z, labels)
+        audio = run.G.clone(postfilter=g, postfilter_fade=0).apply(run.state.ema_params, z, labels)
         logits = [float(jnp.mean(D.apply(run.state.d_params[n], audio, labels, shifts)[0])) for n, D in run.Ds.items()]
         a = np.asarray(audio)
         got = evaluate.score(ref, a, word_labels(run, labels), seed=seed)

@@ -42,13 +42,14 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.generator = "wave"  # wave (WaveGAN's upsampling G) | istft (G writes STFT frames)
     c.model.istft_channels = 128  # istft G: channels at the frame rate (length / 64 frames)
     c.model.istft_blocks = 2  # istft G: residual blocks at the frame rate
-    c.model.istft_phase = "absolute"  # istft G writes each frame's phase | "if": its advance per frame | "magnitude": none (a phase vocoder's, from its magnitudes)
+    c.model.istft_phase = "absolute"  # istft G writes each frame's phase | "if": its advance per frame | "magnitude": none (a phase vocoder's, from its magnitudes) | "hybrid": the vocoder's plus G's correction
     c.model.istft_fft = 256  # istft G: frame size (hop 64); 512 resolves a 100 Hz voice's harmonics at 8 kHz
     c.model.istft_harmonics = 0  # istft G: K > 0 adds a harmonic source (pitch + K harmonics per frame)
     c.model.istft_source = "add"  # with istft_harmonics: add the sinusoids | "filter": G's frames filter them
     c.model.istft_gate_init = 0.5  # istft_source=filter: the voiced mix every frame starts at
     c.model.istft_pitch = "latent"  # istft_source=filter: the comb's pitch from z | "chosen": G weighs 32 combs | "argmax": picks one
     c.model.istft_postfilter = 0.0  # istft G: > 0, a pitch (long-term) postfilter of this gain on its output
+    c.model.istft_postfilter_fade = 0  # > 0: the postfilter in training only, its gain falling to 0 over this many steps
     c.model.istft_mag_init = 0.0  # istft G: every bin's starting log-magnitude (0: |S| = 1 everywhere)
     c.model.istft_if_scale = 0.125  # "if": phase advance per frame = output * pi * this (1 diverged)
     c.model.film = False  # G: per-class scale and shift after every upsampling layer (FiLM)

@@ -39,7 +39,11 @@ recipe's istft G leaves ~0.9 of its frames' energy in the iSTFT's null space), q
 G's log-magnitudes start at -3, |S| = 0.05, instead of 0, |S| = 1, which the iSTFT mostly drops),
 wide (the istft G's frame-rate layers 256 channels wide instead of 128; 0.7x the steps per minute),
 postfilter (the istft G's output through a pitch postfilter of gain 0.5, as speech codecs have: a
-comb at each frame's own period, ``models.pitch_postfilter``; for voicing), deep (6 residual blocks
+comb at each frame's own period, ``models.pitch_postfilter``; for voicing), postfade (that postfilter
+in training only, its gain falling from 0.5 to 0 over the first 2000 steps, so G must learn the
+comb; its clips are G's alone), hybrid (the istft G's phases a phase vocoder's read from its
+magnitudes, as vocoder, plus a correction G writes, up to pi/8 per unit: coherent harmonics with a
+gradient through the phases), deep (6 residual blocks
 at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
 that reads each 64 ms frame's real cepstrum, the ripple of its log spectrum: harmonics that wash
 into noise above 1 kHz lose it; for voicing), speakers (G and D conditioned on (word, speaker)
@@ -77,6 +81,8 @@ COMPONENTS = {
     "consistent": lambda c: c.update({"consistency": 1.0}),
     "quietstart": lambda c: c.model.update({"istft_mag_init": -3.0}),
     "postfilter": lambda c: c.model.update({"istft_postfilter": 0.5}),
+    "postfade": lambda c: c.model.update({"istft_postfilter": 0.5, "istft_postfilter_fade": 2000}),
+    "hybrid": lambda c: c.model.update({"istft_phase": "hybrid"}),
     "wide": lambda c: c.model.update({"istft_channels": 256}),
     "deep": lambda c: c.model.update({"istft_blocks": 6}),
     "speakers": lambda c: c.data.update({"per_speaker": True}),

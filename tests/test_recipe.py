@@ -197,6 +197,38 @@ def test_pitch_postfilter_keeps_harmonics_and_cuts_the_noise_between_them(smoke_
         models.build(smoke_config, 2)
 
 
+def test_fading_postfilter_is_a_training_aid_that_falls_to_zero(smoke_config):
+    """``model.istft_postfilter_fade``: the train step's gain falls linearly from istft_postfilter
+    to 0 over that many steps; G called with a gain matches the fixed-gain G at that gain; G's own
+    samples (no gain given) are G alone, without the filter; the train step runs with it (the
+    gain traced from the step) and bad settings are refused in one line."""
+    smoke_config.model.update({"generator": "istft", "istft_channels": 8, "istft_blocks": 1,
+                               "istft_postfilter": 0.5, "istft_postfilter_fade": 100})
+    gain = lambda step: float(train.postfilter_gain(smoke_config, jnp.asarray(step, jnp.int32)))
+    assert [gain(s) for s in (0, 50, 100, 300)] == pytest.approx([0.5, 0.25, 0.0, 0.0])
+    G, _ = models.build(smoke_config, 2)
+    z, labels = jax.random.normal(jax.random.key(0), (2, smoke_config.model.latent_dim)), jnp.array([0, 1])
+    params = G.init(jax.random.key(1), z, labels)
+    alone = G.clone(postfilter=0.0, postfilter_fade=0).apply(params, z, labels)
+    fixed = G.clone(postfilter_fade=0).apply(params, z, labels)  # gain 0.5 throughout
+    np.testing.assert_array_equal(G.apply(params, z, labels), alone)  # samples: G alone
+    np.testing.assert_allclose(G.apply(params, z, labels, jnp.float32(0.5)), fixed, atol=1e-6)
+    assert not np.allclose(fixed, alone)
+    np.testing.assert_allclose(G.apply(params, z, labels, jnp.float32(0.0)), alone, atol=1e-6)
+    smoke_config.model.istft_postfilter_fade = 0
+    assert train.postfilter_gain(smoke_config, jnp.asarray(0)) is None  # the module's own gain
+    smoke_config.update({"conditioning": "acgan", "loss": "hinge", "r1_gamma": 1.0, "n_critic": 1,
+                         "discriminators": "wave"})
+    smoke_config.model.istft_postfilter_fade = 3
+    run = train.Run(smoke_config)
+    for _ in range(4):  # gains 0.5, 0.33, 0.17, then 0
+        m = {k: float(v) for k, v in run.step().items()}
+    assert all(np.isfinite(v) for v in m.values()) and int(run.state.step) == 4
+    smoke_config.model.istft_postfilter = 0.0
+    with pytest.raises(ValueError, match=r"istft_postfilter_fade=3; give 0 .* model.istft_postfilter > 0"):
+        models.build(smoke_config, 2)
+
+
 def test_fold_period_interleaves_the_clip_and_pads_by_reflection():
     x = jnp.arange(14.0)[None]
     np.testing.assert_array_equal(models.fold_period(x, 2)[0], [np.arange(0, 14, 2), np.arange(1, 14, 2)])
@@ -610,6 +642,18 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     assert not np.allclose(e, G.apply(pm, -z, jnp.array([0, 0])))  # z reaches the clip
     mag_grad = jax.grad(lambda p: jnp.sum(G.apply(p, z, jnp.array([0, 0])) ** 2))(pm)["params"]["frames"]["kernel"]
     assert float(jnp.abs(mag_grad).max()) > 0  # trained through its magnitudes
+    smoke_config.model.istft_phase = "hybrid"  # the vocoder's phases plus G's correction
+    G, _ = models.build(smoke_config, 2)
+    hy = G.init(jax.random.key(3), z, jnp.array([0, 0]))
+    bins = smoke_config.model.istft_fft // 2 + 1
+    assert hy["params"]["frames"]["kernel"].shape[-1] == 2 * bins
+    no_correction = jax.tree_util.tree_map_with_path(  # the correction's half of the output at 0
+        lambda path, x: x.at[..., bins:].set(0.0) if "frames" in str(path) else x, hy)
+    mag_only = {"params": {**hy["params"], "frames": jax.tree.map(lambda x: x[..., :bins], hy["params"]["frames"])}}
+    np.testing.assert_allclose(G.apply(no_correction, z, jnp.array([0, 0])),  # = the vocoder's phases
+                               G.clone(phase="magnitude").apply(mag_only, z, jnp.array([0, 0])), atol=1e-5)
+    hy_grad = jax.grad(lambda p: jnp.sum(G.apply(p, z, jnp.array([0, 0])) ** 2))(hy)["params"]["frames"]["kernel"]
+    assert float(jnp.abs(hy_grad[:, bins:]).max()) > 0  # a gradient reaches the phases
     smoke_config.model.update({"istft_phase": "absolute", "istft_fft": 512})  # finer frames, same hop
     G, _ = models.build(smoke_config, 2)
     p512 = G.init(jax.random.key(3), z, jnp.array([0, 0]))

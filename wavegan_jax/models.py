@@ -355,8 +355,8 @@ class ISTFTGenerator(Generator):
 
     channels: int = 128  # the fields before these are Generator's
     blocks: int = 2
-    phase: str = "absolute"  # absolute: each frame's phase | if: its advance per frame (phase_from_if) | magnitude: none, phase_from_magnitude
-    if_scale: float = 0.125  # with "if": an output of 1 advances the phase by if_scale * pi per frame
+    phase: str = "absolute"  # absolute: each frame's phase | if: its advance per frame (phase_from_if) | magnitude: none, phase_from_magnitude | hybrid: phase_from_magnitude's plus a correction G writes
+    if_scale: float = 0.125  # with "if": an output of 1 advances the phase by if_scale * pi per frame; "hybrid": moves it by if_scale * pi
     n_fft: int = ISTFT_FFT  # frame size (a multiple of HOP): 512 resolves a 100 Hz voice's harmonics at 8 kHz
     harmonics: int = 0  # K > 0: a harmonic source of K sinusoids beside the frames
     source: str = "add"  # add: the sinusoids are added to the output | filter: the frames filter them
@@ -366,9 +366,15 @@ class ISTFTGenerator(Generator):
     mag_init: float = 0.0  # every bin's log-magnitude at init (0: |S| = 1, ~0.99 of it dropped by the iSTFT)
     sample_rate: int = 8000  # Hz, for the harmonic source's pitch
     postfilter: float = 0.0  # > 0: the iSTFT's output through ``pitch_postfilter`` with this gain
+    postfilter_fade: int = 0  # > 0: the postfilter is a training aid only (its gain given per step, see __call__)
 
     @nn.compact
-    def __call__(self, z: jax.Array, labels: jax.Array) -> jax.Array:
+    def __call__(self, z: jax.Array, labels: jax.Array, postfilter_gain: jax.Array | None = None) -> jax.Array:
+        """z [B, latent], labels [B] -> audio [B, length]. ``postfilter_gain`` (a scalar, may be
+        traced) replaces ``postfilter``'s gain for this call; with ``postfilter_fade`` > 0 the
+        train step gives it (falling to 0 over that many steps, ``train.postfilter_gain``) and a
+        call without it (sampling, evaluation) has no postfilter: G alone."""
+        gain = postfilter_gain if postfilter_gain is not None else 0.0 if self.postfilter_fade else self.postfilter
         steps = check_length(self.length)
         h = nn.Dense(steps * 16 * self.d, kernel_init=nn.initializers.he_uniform())(z)
         h = nn.relu(h.reshape(z.shape[0], steps, 16 * self.d))
@@ -381,7 +387,7 @@ class ISTFTGenerator(Generator):
             h = h + nn.Conv(self.channels, (7,), name=f"block{i}_b")(r)
             h = nn.relu(self._film(h, labels, f"block{i}_film"))
         bins = self.n_fft // 2 + 1
-        written = 1 if self.phase == "magnitude" else 2  # log-magnitudes (and phases)
+        written = 1 if self.phase == "magnitude" else 2  # log-magnitudes (and phases or corrections)
         start = np.concatenate([np.full(bins, self.mag_init), np.zeros(bins)])[:written * bins].astype(np.float32)
         out = nn.Dense(written * bins, kernel_init=nn.initializers.normal(0.01), name="frames",
                        bias_init=lambda *_: jnp.asarray(start))(h)
@@ -389,12 +395,15 @@ class ISTFTGenerator(Generator):
         mag = jnp.exp(log_mag)
         if self.phase == "magnitude":  # phases read from the magnitudes (a phase vocoder's)
             phase = phase_from_magnitude(log_mag, phase_start(z, bins), self.n_fft, HOP)
+        elif self.phase == "hybrid":  # the vocoder's phases, moved by G (its gradient reaches the phases)
+            phase = (phase_from_magnitude(log_mag, phase_start(z, bins), self.n_fft, HOP)
+                     + out[..., bins:] * (self.if_scale * np.pi))
         else:
             phase = out[..., bins:] * np.pi
         if self.phase == "if":  # frame t's phase sums t + 1 outputs: scaled down, or one update
             phase = phase_from_if(phase * self.if_scale)  # moves the last frames' phases 64x as far
         if not self.harmonics:
-            return self._output(mag * jnp.cos(phase), mag * jnp.sin(phase))
+            return self._output(mag * jnp.cos(phase), mag * jnp.sin(phase), gain=gain)
         width = 1 if self.source == "filter" else 2 + self.harmonics
         bias = nn.initializers.constant(self.gate_init - 0.5 if self.source == "filter" else 0.0)
         src = nn.Dense(width, kernel_init=nn.initializers.normal(0.01), bias_init=bias, name="harmonic")(h)
@@ -423,10 +432,11 @@ class ISTFTGenerator(Generator):
                 for name, value in (("loudness", v[..., 0]), ("istft_out", noise),
                                     ("voice", istft_complex(mag * v * er, mag * v * ei, self.n_fft, HOP))):
                     self.sow("intermediates", name, value)
-            return self._output(mag * (v * er + (1 - v) * jnp.cos(phase)), mag * (v * ei + (1 - v) * jnp.sin(phase)))
+            return self._output(mag * (v * er + (1 - v) * jnp.cos(phase)), mag * (v * ei + (1 - v) * jnp.sin(phase)),
+                                gain=gain)
         f0 = pitch * 2.0 ** (0.5 * jnp.tanh(src[..., 0]))  # [B, N]
         self.sow("intermediates", "f0", f0)
-        audio = self._output(mag * jnp.cos(phase), mag * jnp.sin(phase), squash=False)
+        audio = self._output(mag * jnp.cos(phase), mag * jnp.sin(phase), squash=False, gain=gain)
         loudness = nn.softplus(src[..., 1] - 3.0)  # [B, N]: 0.05 at first, quieter than speech
         voice = harmonic_source(f0, loudness[..., None] * nn.softmax(src[..., 2:]), HOP, self.sample_rate)
         for name, value in (("loudness", loudness), ("voice", voice), ("istft_out", audio)):
@@ -434,14 +444,14 @@ class ISTFTGenerator(Generator):
         return jnp.tanh(audio + voice)
 
 
-    def _output(self, real: jax.Array, imag: jax.Array, squash: bool = True) -> jax.Array:
-        """iSTFT of G's spectrogram [B, N, bins] (through ``pitch_postfilter`` when ``postfilter``
-        > 0, then tanh-squashed unless ``squash`` is False); with
+    def _output(self, real: jax.Array, imag: jax.Array, squash: bool = True, gain=0.0) -> jax.Array:
+        """iSTFT of G's spectrogram [B, N, bins] (through ``pitch_postfilter`` of ``gain``, unless
+        it is the number 0, then tanh-squashed unless ``squash`` is False); with
         ``consistency``, sows its ``stft_inconsistency`` (ratio, energy) into "intermediates" (read
         when that collection is mutable: by the train step; ``init`` keeps none)."""
         audio = istft_complex(real, imag, self.n_fft, HOP)
-        if self.postfilter:
-            audio = pitch_postfilter(audio, self.postfilter, self.sample_rate)
+        if not isinstance(gain, (int, float)) or gain > 0:  # a traced gain: the train step's fading one
+            audio = pitch_postfilter(audio, gain, self.sample_rate)
         if self.consistency and self.is_mutable_collection("intermediates"):  # not at init: init keeps none
             ratio, energy = stft_inconsistency(real, imag, audio, self.n_fft, HOP)
             self.sow("intermediates", "inconsistency", ratio)
@@ -558,7 +568,7 @@ def phase_start(z: jax.Array, bins: int) -> jax.Array:
 
 
 GENERATORS = ("wave", "istft")
-ISTFT_PHASES = ("absolute", "if", "magnitude")
+ISTFT_PHASES = ("absolute", "if", "magnitude", "hybrid")
 ISTFT_SOURCES = ("add", "filter")
 ISTFT_PITCHES = ("latent", "chosen", "argmax")
 
@@ -887,6 +897,10 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
     if not 0 <= m.get("istft_postfilter", 0.0) < 1:
         raise ValueError(f"model.istft_postfilter={m.istft_postfilter}; give the pitch postfilter's gain in [0, 1) "
                          f"(0: off), e.g. 0.5")
+    fade = m.get("istft_postfilter_fade", 0)
+    if fade < 0 or fade != int(fade) or (fade and not (m.generator == "istft" and m.get("istft_postfilter", 0.0) > 0)):
+        raise ValueError(f"model.istft_postfilter_fade={fade}; give 0 (off) or a number of steps over which "
+                         f"the postfilter's gain falls to 0, with model.generator=istft and model.istft_postfilter > 0")
     if not m.istft_if_scale > 0:
         raise ValueError(f"model.istft_if_scale={m.istft_if_scale}; give a positive fraction of pi, e.g. 0.125")
     g = (Generator(**wave, film=m.film) if m.generator == "wave" else
@@ -895,6 +909,7 @@ def build(config, num_classes: int) -> tuple[Generator, dict[str, nn.Module]]:
                         harmonics=m.istft_harmonics, source=m.istft_source, gate_init=m.istft_gate_init,
                         pitch=m.istft_pitch, consistency=config.get("consistency", 0.0) > 0,
                         mag_init=m.get("istft_mag_init", 0.0), postfilter=m.get("istft_postfilter", 0.0),
+                        postfilter_fade=int(m.get("istft_postfilter_fade", 0)),
                         sample_rate=config.data.sample_rate))
     return g, {name: make[name]() for name in discriminator_names(config)}
 

@@ -272,6 +272,16 @@ def augment(x: jax.Array, rand: dict, p: float) -> jax.Array:
     return x + jnp.where(rand["u"][:, 2] < p, 0.01, 0.0)[:, None] * rand["noise"]
 
 
+def postfilter_gain(config, step: jax.Array) -> jax.Array | None:
+    """The istft G's pitch-postfilter gain at generator step ``step`` [] when it fades
+    (``model.istft_postfilter_fade`` = N > 0): istft_postfilter * max(0, 1 - step / N), a
+    training aid that G must learn to do without; None (the module's own fixed gain) otherwise."""
+    fade = config.model.get("istft_postfilter_fade", 0)
+    if not fade:
+        return None
+    return config.model.istft_postfilter * jnp.maximum(1.0 - step.astype(jnp.float32) / fade, 0.0)
+
+
 def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classes: int):
     """Compiled ``step(state, batch) -> (state, metrics)``: ``n_critic`` D updates, then
     ``g_steps`` G updates, then the EMA update.
@@ -296,8 +306,12 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     feature_matching = config.feature_matching > 0
     w_consistency = losses.weights(config, cond_lib.get(config.conditioning).head)["g"]["consistency"]
 
-    def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise, aug, replay):
-        fake = generated = G.apply(g_params, z, labels)
+    def g_apply(params, z, labels, step, **kw):  # G, with the fading postfilter's gain when it has one
+        gain = postfilter_gain(config, step)
+        return G.apply(params, z, labels, **kw) if gain is None else G.apply(params, z, labels, gain, **kw)
+
+    def d_update(d_params, d_opt, g_params, real, labels, z, eps, shifts, noise, aug, replay, step):
+        fake = generated = g_apply(g_params, z, labels, step)
         if replay is not None:
             fake = replay_fakes(fake, labels, *replay)
         if noise is not None:
@@ -326,12 +340,12 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             new_params[name] = optax.apply_updates(d_params[name], updates)
         return new_params, new_opt, m, generated
 
-    def g_update(g_params, g_opt, d_params, z, labels, shifts, noise, real, aug):
+    def g_update(g_params, g_opt, d_params, z, labels, shifts, noise, real, aug, step):
         def g_loss_fn(gp):
             if w_consistency:  # the istft G's spectrogram, held near the STFT of its own output
-                fake, sown = G.apply(gp, z, labels, mutable=["intermediates"])
+                fake, sown = g_apply(gp, z, labels, step, mutable=["intermediates"])
             else:
-                fake = G.apply(gp, z, labels)
+                fake = g_apply(gp, z, labels, step)
             if noise is not None:
                 fake = fake + noise
             x_real = real
@@ -362,7 +376,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
                 state.replay, rand["replay_u"][c] < config.replay, rand["replay_slot"][c])
             d_params, d_opt, d_metrics, generated = d_update(
                 d_params, d_opt, g_params, real[c], labels[c], rand["z"][c], rand["eps"][c],
-                rand["shifts"][c], None if noise_d is None else noise_d[2 * c:2 * c + 2], aug, replay)
+                rand["shifts"][c], None if noise_d is None else noise_d[2 * c:2 * c + 2], aug, replay, state.step)
         buffer = state.replay
         if buffer is not None:  # store some of the last critic update's fakes (every device's)
             # all_gather's result is typed per-device although equal on each; pmax makes it replicated
@@ -378,7 +392,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             g_params, g_opt, g_metrics = g_update(
                 g_params, g_opt, d_params, rand["z"][n_critic + g], rand["g_labels"][g],
                 rand["shifts"][n_critic + g], None if noise_g is None else noise_g[g],
-                real[n_critic - 1] if feature_matching else None, aug)
+                real[n_critic - 1] if feature_matching else None, aug, state.step)
         decay = ema_decay
         if config.ema_warmup:
             t = state.step.astype(jnp.float32)
