@@ -87,6 +87,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.acgan_fake_class = False  # acgan: D's head has a class "generated" for fakes (K + 1 classes)
     c.feature_matching = 0.0  # G: weight of L1 between D's mean features on real and generated clips
     c.consistency = 0.0  # istft G: weight of the energy per frame its iSTFT drops, |STFT(iSTFT(S)) - S|^2
+    # G: weight of the distance between the periodicity of generated and real clips' loudest frames
+    # (losses.periodicity_distance), read above periodicity_highpass_hz; 0 = off
+    c.periodicity_match = 0.0
+    c.periodicity_highpass_hz = 1000.0
     # differentiable augmentation of every D input (real and generated, both players' updates):
     # each of a random time shift (up to 1/8 of the clip, circular), a gain (x0.5..x1.5) and
     # Gaussian noise (std 0.01) is applied to a clip with this probability; 0 = off

@@ -43,7 +43,9 @@ comb at each frame's own period, ``models.pitch_postfilter``; for voicing), post
 in training only, its gain falling from 0.5 to 0 over the first 2000 steps, so G must learn the
 comb; its clips are G's alone), hybrid (the istft G's phases a phase vocoder's read from its
 magnitudes, as vocoder, plus a correction G writes, up to pi/8 per unit: coherent harmonics with a
-gradient through the phases), deep (6 residual blocks
+gradient through the phases), periodic (G also pays the distance between the periodicity of its
+loudest frames above 1 kHz and the real clips', ``losses.periodicity_distance``, weight 1; for
+voicing), deep (6 residual blocks
 at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
 that reads each 64 ms frame's real cepstrum, the ripple of its log spectrum: harmonics that wash
 into noise above 1 kHz lose it; for voicing), speakers (G and D conditioned on (word, speaker)
@@ -83,6 +85,7 @@ COMPONENTS = {
     "postfilter": lambda c: c.model.update({"istft_postfilter": 0.5}),
     "postfade": lambda c: c.model.update({"istft_postfilter": 0.5, "istft_postfilter_fade": 2000}),
     "hybrid": lambda c: c.model.update({"istft_phase": "hybrid"}),
+    "periodic": lambda c: c.update({"periodicity_match": 1.0}),
     "wide": lambda c: c.model.update({"istft_channels": 256}),
     "deep": lambda c: c.model.update({"istft_blocks": 6}),
     "speakers": lambda c: c.data.update({"per_speaker": True}),

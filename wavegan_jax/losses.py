@@ -11,7 +11,8 @@ Each player's objective is a sum of named, weighted terms (descript-audio-codec'
 ``weights(config, head)`` gives ``{"d": {term: weight}, "g": {term: weight}}`` and
 ``d_terms`` / ``g_terms`` compute only the terms with a non-zero weight, for one discriminator.
 D's terms: ``adv`` (the loss's D side), ``gp`` (WGAN-GP), ``r1``, ``drift``, ``class`` (AC-GAN head);
-G's: ``adv``, ``class``, ``feature_match`` (L1 between D's mean features of real and generated clips).
+G's: ``adv``, ``class``, ``feature_match`` (L1 between D's mean features of real and generated clips),
+and, outside the discriminators, ``consistency`` (train.py) and ``periodicity`` (``periodicity_distance``).
 """
 from __future__ import annotations
 
@@ -134,7 +135,24 @@ def weights(config, head: str) -> dict[str, dict[str, float]]:
     return {"d": {"adv": 1.0, "gp": config.gp_lambda if get(config.loss).gradient_penalty else 0.0,
                   "r1": 0.5 * config.r1_gamma, "drift": config.drift_penalty, "class": acgan},
             "g": {"adv": 1.0, "class": acgan, "feature_match": config.feature_matching,
-                  "consistency": config.get("consistency", 0.0)}}
+                  "consistency": config.get("consistency", 0.0),
+                  "periodicity": config.get("periodicity_match", 0.0)}}
+
+
+def periodicity_distance(fake: tuple[jax.Array, jax.Array], real: tuple[jax.Array, jax.Array],
+                         loud_share: float = 0.25) -> jax.Array:
+    """The 1-D Wasserstein distance between the periodicities of the loudest frames of generated
+    and real clips: each is ``models.frame_periodicity``'s (periodicity [B, T], level [B, T]);
+    per clip the ``loud_share`` loudest frames (a word's vowel cores) are kept, and the mean
+    absolute difference of the two sorted samples [B x k] is returned (a scalar; no gradient to
+    the real side). Matching the distribution, not a mean, leaves no reward for making every
+    frame periodic: it is 0 when G's loud frames are as periodic as the speakers', in the same
+    proportions."""
+    def loud(p, level):
+        k = max(1, int(round(loud_share * p.shape[1])))
+        idx = jnp.argsort(level, axis=1)[:, -k:]
+        return jnp.sort(jnp.take_along_axis(p, idx, axis=1).reshape(-1))
+    return jnp.mean(jnp.abs(loud(*fake) - jax.lax.stop_gradient(loud(*real))))
 
 
 def _weighted_sum(terms: dict, w: dict, order) -> jax.Array:

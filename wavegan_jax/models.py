@@ -702,6 +702,19 @@ def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: floa
     return norm * jnp.sqrt((r[..., :1] + floor) / r_w[0]) if rms_weighted else norm
 
 
+def frame_periodicity(audio: jax.Array, sample_rate: int, highpass_hz: float = 0.0,
+                      n_fft: int = POSTFILTER_FFT, hop: int = HOP) -> tuple[jax.Array, jax.Array]:
+    """audio [B, L] -> (periodicity [B, T], level [B, T]), T = 1 + L // hop: each frame's highest
+    normalised autocorrelation (``frame_autocorrelation`` of the band above ``highpass_hz``) at a
+    pitch lag (``POSTFILTER_F0``, 70-400 Hz), ~1 for a clean period and ~0 for noise, and its
+    power r(0) (no gradient: it only ranks frames). Differentiable in audio through the peak."""
+    sr = sample_rate
+    lo, hi = int(np.floor(sr / POSTFILTER_F0[1])), int(np.ceil(sr / POSTFILTER_F0[0]))
+    acf = frame_autocorrelation(audio, n_fft, hop, highpass=highpass_hz / sr)[..., lo - 1:hi]
+    level = jax.lax.stop_gradient(jnp.mean(_windowed_frames(audio, n_fft, hop) ** 2, axis=-1))
+    return jnp.max(acf, axis=-1), level
+
+
 def frame_cepstrum(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-4) -> jax.Array:
     """Real cepstrum of each Hann-windowed frame, quefrencies 1..n_fft // 2 samples:
     audio [B, L] -> [B, 1 + L // hop, n_fft // 2]: c(q) = (1/n) sum over the n bins of

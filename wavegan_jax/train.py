@@ -158,6 +158,10 @@ def check_config(config, num_devices: int) -> None:
         raise ValueError(f"feature_matching={config.feature_matching} must be >= 0")
     if config.get("consistency", 0.0) < 0 or (config.get("consistency", 0.0) > 0 and config.model.generator != "istft"):
         raise ValueError(f"consistency={config.consistency}: give 0 (off) or a weight > 0 with model.generator=istft")
+    if config.get("periodicity_match", 0.0) < 0 or not 0 <= config.get("periodicity_highpass_hz", 0.0) < config.data.sample_rate / 2:
+        raise ValueError(f"periodicity_match={config.periodicity_match}, periodicity_highpass_hz="
+                         f"{config.periodicity_highpass_hz}: give a weight >= 0 (0: off) and a cutoff from 0 to "
+                         f"below half the sample rate, e.g. 1 and 1000")
     if not (0 <= config.replay <= 1 and 0 < config.replay_write <= 1 and config.replay_slots >= 1):
         raise ValueError(f"replay={config.replay} must be in [0, 1], replay_write={config.replay_write} "
                          f"in (0, 1] and replay_slots={config.replay_slots} >= 1")
@@ -304,7 +308,9 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     ps, ema_decay, smoothing = config.model.phase_shuffle, config.ema_decay, config.label_smoothing
     noise0, noise_steps, aug_p = config.instance_noise, config.instance_noise_steps, config.augment
     feature_matching = config.feature_matching > 0
-    w_consistency = losses.weights(config, cond_lib.get(config.conditioning).head)["g"]["consistency"]
+    w_g = losses.weights(config, cond_lib.get(config.conditioning).head)["g"]
+    w_consistency, w_periodicity = w_g["consistency"], w_g["periodicity"]
+    sr, highpass = config.data.sample_rate, config.get("periodicity_highpass_hz", 0.0)
 
     def g_apply(params, z, labels, step, **kw):  # G, with the fading postfilter's gain when it has one
         gain = postfilter_gain(config, step)
@@ -346,6 +352,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
                 fake, sown = g_apply(gp, z, labels, step, mutable=["intermediates"])
             else:
                 fake = g_apply(gp, z, labels, step)
+            clean = fake
             if noise is not None:
                 fake = fake + noise
             x_real = real
@@ -356,6 +363,10 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             if w_consistency:
                 m["inconsistency"], m["dropped_energy"] = (sown["intermediates"][k][0] for k in ("inconsistency", "dropped_energy"))
                 total = total + w_consistency * m["dropped_energy"]
+            if w_periodicity:  # G's loud frames as periodic as the speakers' (upper band)
+                m["periodicity_distance"] = losses.periodicity_distance(
+                    models.frame_periodicity(clean, sr, highpass), models.frame_periodicity(real, sr, highpass))
+                total = total + w_periodicity * m["periodicity_distance"]
             return total, m
 
         (_, m), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(_local(g_params))
@@ -392,7 +403,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             g_params, g_opt, g_metrics = g_update(
                 g_params, g_opt, d_params, rand["z"][n_critic + g], rand["g_labels"][g],
                 rand["shifts"][n_critic + g], None if noise_g is None else noise_g[g],
-                real[n_critic - 1] if feature_matching else None, aug, state.step)
+                real[n_critic - 1] if feature_matching or w_periodicity else None, aug, state.step)
         decay = ema_decay
         if config.ema_warmup:
             t = state.step.astype(jnp.float32)
