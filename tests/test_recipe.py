@@ -64,10 +64,10 @@ def test_objective_is_the_weighted_sum_of_its_named_terms():
 
 
 def test_loss_weights_follow_the_config(smoke_config):
-    smoke_config.update({"loss": "hinge", "r1_gamma": 4.0, "feature_matching": 2.0})
+    smoke_config.update({"loss": "hinge", "r1_gamma": 4.0, "feature_matching": 2.0, "periodicity_match": 3.0})
     w = losses.weights(smoke_config, "acgan")
     assert w["d"] == {"adv": 1.0, "gp": 0.0, "r1": 2.0, "drift": 0.0, "class": 1.0}
-    assert w["g"] == {"adv": 1.0, "class": 1.0, "feature_match": 2.0, "consistency": 0.0}
+    assert w["g"] == {"adv": 1.0, "class": 1.0, "feature_match": 2.0, "consistency": 0.0, "periodicity": 3.0}
     assert losses.weights(smoke_config, "projection")["g"]["class"] == 0.0
 
 
