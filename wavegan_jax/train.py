@@ -363,7 +363,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             if w_consistency:
                 m["inconsistency"], m["dropped_energy"] = (sown["intermediates"][k][0] for k in ("inconsistency", "dropped_energy"))
                 total = total + w_consistency * m["dropped_energy"]
-            if w_periodicity:  # G's loud frames as periodic as the speakers' (upper band)
+            if w_periodicity:  # G's loudest frames as periodic as the real batch's (above periodicity_highpass_hz)
                 m["periodicity_distance"] = losses.periodicity_distance(
                     models.frame_periodicity(clean, sr, highpass), models.frame_periodicity(real, sr, highpass))
                 total = total + w_periodicity * m["periodicity_distance"]
