@@ -1,4 +1,4 @@
-"""Issue 37's pieces: the refactored objective (bit-identical), the discriminator collection, the
+"""Issue 37's pieces: the refactored objective (same parameters within rounding), the discriminator collection, the
 spectral D, FiLM, augmentation, feature matching, the EMA warm-up, the training clock and time
 budget, the digits experiment's switches and the quality-per-hour benchmark's table."""
 import json
@@ -26,22 +26,21 @@ def leaves(tree):
     ("acgan_wgan_gp_r1_drift", dict(conditioning="acgan", loss="wgan_gp", r1_gamma=1.0, drift_penalty=1e-3)),
     ("projection_hinge", dict(conditioning="projection", loss="hinge"))])
 def test_named_loss_terms_and_the_discriminator_collection_keep_the_parameters(smoke_config, name, over):
-    """Two steps give the parameters that the code before the refactor gave (fixture README):
-    bit for bit under the fixture's jax version and CPU core count, within float rounding otherwise."""
+    """Two steps give the parameters that the code before the refactor gave (fixture README), within
+    float rounding: every parameter within 5% of one Adam step (the learning rate) of the fixture's."""
     ref = np.load(REPO / "tests" / "fixtures" / "pre_refactor_params.npz")
     smoke_config.update(over)
     run = train.Run(smoke_config)
     run.step(), run.step()
-    # XLA CPU splits reductions by the cores it may use: bit-identity needs the fixture's jax and cores.
-    exact = str(ref["jax_version"]) == jax.__version__ and int(ref["cpu_cores"]) == len(os.sched_getaffinity(0))
+    # XLA CPU's last bits depend on the jax version, the cores it may use and the CPU itself (the
+    # fixture's two cores and jax reproduce it to 9e-10 on one CPU, to 9e-7 on an AMD EPYC), so the
+    # test bounds the difference by a small fraction of what two steps can move a parameter.
+    tol = 0.05 * min(smoke_config.optim.g_lr, smoke_config.optim.d_lr)
     checked = 0
     for part, tree in (("g_params", run.state.g_params), ("d_params", run.state.d_params["wave"])):
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
             key = f"{name}/{part}/" + "/".join(str(getattr(p, "key", p)) for p in path)
-            if exact:
-                np.testing.assert_array_equal(np.asarray(leaf), ref[key], err_msg=key)
-            else:
-                np.testing.assert_allclose(np.asarray(leaf), ref[key], rtol=1e-4, atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(np.asarray(leaf), ref[key], rtol=0, atol=tol, err_msg=key)
             checked += 1
     assert checked == sum(k.startswith(name + "/") for k in ref.files)
 
