@@ -91,6 +91,9 @@ def get_config() -> ml_collections.ConfigDict:
     # (losses.periodicity_distance), read above periodicity_highpass_hz; 0 = off
     c.periodicity_match = 0.0
     c.periodicity_highpass_hz = 1000.0
+    # band edges in Hz ("0,1000,2000,4000"): the term then matches each band's periodicity at the
+    # full band's pitch lag, summed over the bands (periodicity_highpass_hz unused); "" = one band
+    c.periodicity_bands = ""
     # differentiable augmentation of every D input (real and generated, both players' updates):
     # each of a random time shift (up to 1/8 of the clip, circular), a gain (x0.5..x1.5) and
     # Gaussian noise (std 0.01) is applied to a clip with this probability; 0 = off

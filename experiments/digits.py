@@ -45,7 +45,9 @@ comb; its clips are G's alone), hybrid (the istft G's phases a phase vocoder's r
 magnitudes, as vocoder, plus a correction G writes, up to pi/8 per unit: coherent harmonics with a
 gradient through the phases), periodic (G also pays the distance between the periodicity of its
 loudest frames above 1 kHz and the real clips', ``losses.periodicity_distance``, weight 1; for
-voicing), deep (6 residual blocks
+voicing), periodicfull (that term on the full band, weight 10: round 25's option), periodicbands
+(weight 10, per band 0-1, 1-2, 2-4 kHz at the full band's pitch lag, summed: the upper harmonics
+count), deep (6 residual blocks
 at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
 that reads each 64 ms frame's real cepstrum, the ripple of its log spectrum: harmonics that wash
 into noise above 1 kHz lose it; for voicing), speakers (G and D conditioned on (word, speaker)
@@ -86,6 +88,8 @@ COMPONENTS = {
     "postfade": lambda c: c.model.update({"istft_postfilter": 0.5, "istft_postfilter_fade": 2000}),
     "hybrid": lambda c: c.model.update({"istft_phase": "hybrid"}),
     "periodic": lambda c: c.update({"periodicity_match": 1.0}),
+    "periodicfull": lambda c: c.update({"periodicity_match": 10.0, "periodicity_highpass_hz": 0.0}),
+    "periodicbands": lambda c: c.update({"periodicity_match": 10.0, "periodicity_bands": "0,1000,2000,4000"}),
     "wide": lambda c: c.model.update({"istft_channels": 256}),
     "deep": lambda c: c.model.update({"istft_blocks": 6}),
     "speakers": lambda c: c.data.update({"per_speaker": True}),

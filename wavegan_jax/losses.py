@@ -142,17 +142,18 @@ def weights(config, head: str) -> dict[str, dict[str, float]]:
 def periodicity_distance(fake: tuple[jax.Array, jax.Array], real: tuple[jax.Array, jax.Array],
                          loud_share: float = 0.25) -> jax.Array:
     """The 1-D Wasserstein distance between the periodicities of the loudest frames of generated
-    and real clips: each is ``models.frame_periodicity``'s (periodicity [B, T], level [B, T]);
-    per clip the ``loud_share`` loudest frames (a word's vowel cores) are kept, and the mean
-    absolute difference of the two sorted samples [B x k] is returned (a scalar; no gradient to
-    the real side). Matching the distribution, not a mean, leaves no reward for making every
-    frame periodic: it is 0 when G's loud frames are as periodic as the speakers', in the same
-    proportions."""
+    and real clips: each is ``models.frame_periodicity``'s (periodicity [B, T] or, one per band,
+    [B, T, N], level [B, T]); per clip the ``loud_share`` loudest frames (a word's vowel cores) are
+    kept, and the mean absolute difference of the two sorted samples [B x k] is returned (a scalar,
+    summed over the N bands; no gradient to the real side). Matching the distribution, not a mean,
+    leaves no reward for making every frame periodic: it is 0 when G's loud frames are as periodic
+    as the speakers', in the same proportions."""
     def loud(p, level):
+        p = p if p.ndim == 3 else p[..., None]  # [B, T, N]
         k = max(1, int(round(loud_share * p.shape[1])))
-        idx = jnp.argsort(level, axis=1)[:, -k:]
-        return jnp.sort(jnp.take_along_axis(p, idx, axis=1).reshape(-1))
-    return jnp.mean(jnp.abs(loud(*fake) - jax.lax.stop_gradient(loud(*real))))
+        idx = jnp.argsort(level, axis=1)[:, -k:, None]
+        return jnp.sort(jnp.take_along_axis(p, idx, axis=1).reshape(-1, p.shape[-1]), axis=0)  # [B k, N]
+    return jnp.sum(jnp.mean(jnp.abs(loud(*fake) - jax.lax.stop_gradient(loud(*real))), axis=0))
 
 
 def _weighted_sum(terms: dict, w: dict, order) -> jax.Array:

@@ -463,6 +463,11 @@ POSTFILTER_FFT = 256  # pitch_postfilter: the frames (32 ms at 8 kHz) whose peri
 POSTFILTER_F0 = (70.0, 400.0)  # Hz: the periods it looks for
 
 
+def pitch_lags(sample_rate: int) -> tuple[int, int]:
+    """The shortest and longest lag (samples) of a pitch in ``POSTFILTER_F0``, both included."""
+    return int(np.floor(sample_rate / POSTFILTER_F0[1])), int(np.ceil(sample_rate / POSTFILTER_F0[0]))
+
+
 def pitch_postfilter(audio: jax.Array, gain: float, sample_rate: int, hop: int = HOP) -> jax.Array:
     """A long-term (pitch) postfilter, as speech codecs put after their decoder: audio [B, L] ->
     [B, L], y_n = (x_n + g_t x_{n - T_t}) / (1 + g_t). Per frame t (``POSTFILTER_FFT`` points,
@@ -474,8 +479,7 @@ def pitch_postfilter(audio: jax.Array, gain: float, sample_rate: int, hop: int =
     G leaves noise-filled (round 19), most. Lags and gains are read from the signal without a
     gradient, so y is linear in x: G's gradient passes through both of its copies. Between frame
     centres the two frames' delayed copies are cross-faded linearly."""
-    sr = sample_rate
-    lo, hi = int(np.floor(sr / POSTFILTER_F0[1])), int(np.ceil(sr / POSTFILTER_F0[0]))
+    lo, hi = pitch_lags(sample_rate)
     acf = jax.lax.stop_gradient(frame_autocorrelation(audio, POSTFILTER_FFT, hop))[..., lo - 1:hi]  # lags lo..hi
     best = jnp.max(acf, axis=-1, keepdims=True)  # [B, N, 1]
     lag = lo + jnp.argmax(acf >= 0.85 * best, axis=-1)  # [B, N]: the first lag near the best
@@ -665,7 +669,7 @@ def stft_magnitude(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-8) 
 
 
 def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: float = -60.0,
-                          rms_weighted: bool = False, highpass: float = 0.0) -> jax.Array:
+                          rms_weighted: bool = False, highpass: float = 0.0, lowpass: float = 0.5) -> jax.Array:
     """Normalised autocorrelation of each Hann-windowed frame, lags 1..n_fft // 2:
     audio [B, L] -> [B, 1 + L // hop, n_fft // 2].
 
@@ -684,9 +688,21 @@ def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: floa
     ``highpass`` (cycles per sample, e.g. 1000 Hz / 8000 Hz = 0.125) drops the power spectrum's
     bins below it first: the autocorrelation of the frame's upper band, whose period only coherent
     upper harmonics keep (a vowel's energy is ~75% below 500 Hz, so the full band's peak is the
-    first harmonics'; G's voiced frames are aperiodic above 1 kHz, round 19). The window
-    correction is then approximate."""
-    frames = _windowed_frames(audio, n_fft, hop)
+    first harmonics'; G's voiced frames are aperiodic above 1 kHz, round 19); ``lowpass`` (below
+    0.5) drops the bins from it up, so the two make a band. The window correction is then
+    approximate."""
+    return _normalised_autocorrelation(_frame_power(audio, n_fft, hop), n_fft, floor_db, rms_weighted,
+                                       highpass, lowpass)
+
+
+def _frame_power(audio: jax.Array, n_fft: int, hop: int) -> jax.Array:
+    """audio [B, L] -> the Hann-windowed frames' power spectra zero-padded to 2 n_fft [B, T, n_fft + 1]."""
+    return _power_spectrum(_windowed_frames(audio, n_fft, hop), 2 * n_fft)
+
+
+def _normalised_autocorrelation(power: jax.Array, n_fft: int, floor_db: float = -60.0, rms_weighted: bool = False,
+                                highpass: float = 0.0, lowpass: float = 0.5) -> jax.Array:
+    """``_frame_power``'s [B, T, n_fft + 1] -> ``frame_autocorrelation`` [B, T, n_fft // 2] of its band."""
     n, lags = n_fft, n_fft // 2
     k = np.arange(n + 1)
     # r(tau) = (1 / 2n) sum over the 2n bins of P_k cos(pi k tau / n); the one-sided bins count twice
@@ -694,25 +710,41 @@ def frame_autocorrelation(audio: jax.Array, n_fft: int, hop: int, floor_db: floa
     table = weight[:, None] * np.cos(np.pi * np.outer(k, np.arange(lags + 1)) / n)  # [n + 1, lags + 1]
     if highpass:
         table = table * (k >= highpass * 2 * n)[:, None]  # bin k of 2n is k / 2n cycles per sample
-    r = _power_spectrum(frames, 2 * n) @ jnp.asarray(table, audio.dtype)  # [B, T, lags + 1]
+    if lowpass < 0.5:
+        table = table * (k < lowpass * 2 * n)[:, None]
+    r = power @ jnp.asarray(table, power.dtype)  # [B, T, lags + 1]
     w = _hann(n)
     r_w = np.array([np.dot(w[:n - t], w[t:]) for t in range(lags + 1)])
     floor = 10 ** (floor_db / 10) * r_w[0]  # r(0) of a frame at floor_db RMS
-    norm = r[..., 1:] / (r[..., :1] + floor) / jnp.asarray(r_w[1:] / r_w[0], audio.dtype)
+    norm = r[..., 1:] / (r[..., :1] + floor) / jnp.asarray(r_w[1:] / r_w[0], power.dtype)
     return norm * jnp.sqrt((r[..., :1] + floor) / r_w[0]) if rms_weighted else norm
 
 
 def frame_periodicity(audio: jax.Array, sample_rate: int, highpass_hz: float = 0.0,
-                      n_fft: int = POSTFILTER_FFT, hop: int = HOP) -> tuple[jax.Array, jax.Array]:
+                      n_fft: int = POSTFILTER_FFT, hop: int = HOP, bands: tuple[float, ...] = ()
+                      ) -> tuple[jax.Array, jax.Array]:
     """audio [B, L] -> (periodicity [B, T], level [B, T]), T = 1 + L // hop: each frame's highest
     normalised autocorrelation (``frame_autocorrelation`` of the band above ``highpass_hz``) at a
     pitch lag (``POSTFILTER_F0``, 70-400 Hz), ~1 for a clean period and ~0 for noise, and its
-    power r(0) (no gradient: it only ranks frames). Differentiable in audio through the peak."""
-    sr = sample_rate
-    lo, hi = int(np.floor(sr / POSTFILTER_F0[1])), int(np.ceil(sr / POSTFILTER_F0[0]))
-    acf = frame_autocorrelation(audio, n_fft, hop, highpass=highpass_hz / sr)[..., lo - 1:hi]
+    power r(0) (no gradient: it only ranks frames). Differentiable in audio through the peak.
+
+    With ``bands`` (edges in Hz, e.g. (0, 1000, 2000, 4000); ``highpass_hz`` unused) periodicity
+    is [B, T, len(bands) - 1]: each band's normalised autocorrelation at the lag of the full
+    band's peak (found without a gradient). A voiced frame's harmonics share its period, so its
+    upper bands read high at that lag too; noise-filled upper harmonics read ~0 there even where
+    their own highest peak, taken anywhere in the pitch range, is a chance one."""
+    lo, hi = pitch_lags(sample_rate)
     level = jax.lax.stop_gradient(jnp.mean(_windowed_frames(audio, n_fft, hop) ** 2, axis=-1))
-    return jnp.max(acf, axis=-1), level
+    power = _frame_power(audio, n_fft, hop)
+    if not bands:
+        return jnp.max(_normalised_autocorrelation(power, n_fft, highpass=highpass_hz / sample_rate)[..., lo - 1:hi],
+                       axis=-1), level
+    full = jax.lax.stop_gradient(_normalised_autocorrelation(power, n_fft)[..., lo - 1:hi])
+    lag = jnp.argmax(full, axis=-1)[..., None]  # [B, T, 1]: index into lags lo..hi
+    per_band = [jnp.take_along_axis(_normalised_autocorrelation(power, n_fft, highpass=a / sample_rate,
+                                                                lowpass=b / sample_rate)[..., lo - 1:hi], lag, axis=-1)
+                for a, b in zip(bands[:-1], bands[1:])]
+    return jnp.concatenate(per_band, axis=-1), level
 
 
 def frame_cepstrum(audio: jax.Array, n_fft: int, hop: int, floor: float = 1e-4) -> jax.Array:

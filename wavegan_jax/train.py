@@ -162,6 +162,7 @@ def check_config(config, num_devices: int) -> None:
         raise ValueError(f"periodicity_match={config.periodicity_match}, periodicity_highpass_hz="
                          f"{config.periodicity_highpass_hz}: give a weight >= 0 (0: off) and a cutoff from 0 to "
                          f"below half the sample rate, e.g. 1 and 1000")
+    periodicity_bands(config)
     if not (0 <= config.replay <= 1 and 0 < config.replay_write <= 1 and config.replay_slots >= 1):
         raise ValueError(f"replay={config.replay} must be in [0, 1], replay_write={config.replay_write} "
                          f"in (0, 1] and replay_slots={config.replay_slots} >= 1")
@@ -286,6 +287,22 @@ def postfilter_gain(config, step: jax.Array) -> jax.Array | None:
     return config.model.istft_postfilter * jnp.maximum(1.0 - step.astype(jnp.float32) / fade, 0.0)
 
 
+def periodicity_bands(config) -> tuple[float, ...]:
+    """``config.periodicity_bands`` ("0,1000,2000,4000": band edges in Hz, rising, within 0..half
+    the sample rate) as a tuple; () when empty (the term reads one band, above
+    ``periodicity_highpass_hz``)."""
+    text = config.get("periodicity_bands", "")
+    try:
+        edges = tuple(float(e) for e in text.split(",")) if text else ()
+    except ValueError:
+        edges = None
+    if edges is not None and (not edges or (len(edges) >= 2 and edges[0] >= 0 and edges[-1] <= config.data.sample_rate / 2
+                                            and all(a < b for a, b in zip(edges, edges[1:])))):
+        return edges
+    raise ValueError(f"periodicity_bands={text!r}: give rising band edges in Hz from 0 to half the sample rate "
+                     f"({config.data.sample_rate / 2:g}), e.g. '0,1000,2000,4000', or '' for one band")
+
+
 def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classes: int):
     """Compiled ``step(state, batch) -> (state, metrics)``: ``n_critic`` D updates, then
     ``g_steps`` G updates, then the EMA update.
@@ -311,6 +328,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     w_g = losses.weights(config, cond_lib.get(config.conditioning).head)["g"]
     w_consistency, w_periodicity = w_g["consistency"], w_g["periodicity"]
     sr, highpass = config.data.sample_rate, config.get("periodicity_highpass_hz", 0.0)
+    bands = periodicity_bands(config)
 
     def g_apply(params, z, labels, step, **kw):  # G, with the fading postfilter's gain when it has one
         gain = postfilter_gain(config, step)
@@ -363,9 +381,10 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             if w_consistency:
                 m["inconsistency"], m["dropped_energy"] = (sown["intermediates"][k][0] for k in ("inconsistency", "dropped_energy"))
                 total = total + w_consistency * m["dropped_energy"]
-            if w_periodicity:  # G's loudest frames as periodic as the real batch's (above periodicity_highpass_hz)
+            if w_periodicity:  # G's loudest frames as periodic as the real batch's (above periodicity_highpass_hz, or per band)
                 m["periodicity_distance"] = losses.periodicity_distance(
-                    models.frame_periodicity(clean, sr, highpass), models.frame_periodicity(real, sr, highpass))
+                    models.frame_periodicity(clean, sr, highpass, bands=bands),
+                    models.frame_periodicity(real, sr, highpass, bands=bands))
                 total = total + w_periodicity * m["periodicity_distance"]
             return total, m
 
