@@ -2,7 +2,6 @@
 spectral D, FiLM, augmentation, feature matching, the EMA warm-up, the training clock and time
 budget, the digits experiment's switches and the quality-per-hour benchmark's table."""
 import json
-import os
 import sys
 import threading
 import time

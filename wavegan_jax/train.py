@@ -292,12 +292,14 @@ def periodicity_bands(config) -> tuple[float, ...]:
     the sample rate) as a tuple; () when empty (the term reads one band, above
     ``periodicity_highpass_hz``)."""
     text = config.get("periodicity_bands", "")
+    if not text:
+        return ()
     try:
-        edges = tuple(float(e) for e in text.split(",")) if text else ()
+        edges = tuple(float(e) for e in text.split(","))
     except ValueError:
-        edges = None
-    if edges is not None and (not edges or (len(edges) >= 2 and edges[0] >= 0 and edges[-1] <= config.data.sample_rate / 2
-                                            and all(a < b for a, b in zip(edges, edges[1:])))):
+        edges = ()
+    rising = all(a < b for a, b in zip(edges, edges[1:]))
+    if len(edges) >= 2 and rising and edges[0] >= 0 and edges[-1] <= config.data.sample_rate / 2:
         return edges
     raise ValueError(f"periodicity_bands={text!r}: give rising band edges in Hz from 0 to half the sample rate "
                      f"({config.data.sample_rate / 2:g}), e.g. '0,1000,2000,4000', or '' for one band")
