@@ -1,33 +1,89 @@
 """The evaluation instrument, calibrated: sets whose right answer is known, scored by the real
 (30-epoch) judge of the bundled zero/one data. Noise of every colour, silence, reversed and
-shuffled words, and a WaveGAN's shaped noise must not count as words; real words must."""
+shuffled words, and a WaveGAN's shaped noise must not count as words; real words must.
+
+The judge is a fixture (``fixtures/zero_one_judge.npz``: its parameters and ``info.json``), trained
+by ``train-classifier`` with the quickstart's config as a user would; training it here took 4-6
+minutes of the suite. ``python tests/test_calibration.py`` trains it again and rewrites the fixture
+(needed when the classifier's architecture or the prepared data's fingerprint changes)."""
 import json
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
+import flax
 import numpy as np
 import pytest
 
 from conftest import REPO, subprocess_env
 from test_cli import cli
-from wavegan_jax import classifier, evaluate
+from wavegan_jax import classifier, data, evaluate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "quickstart_step1000.npz"
+JUDGE = Path(__file__).parent / "fixtures" / "zero_one_judge.npz"
+
+
+def train_judge(folder: Path, *overrides: str, optimised: bool = True) -> dict:
+    """``train-classifier`` on the prepared data in ``folder`` through the CLI with the quickstart's
+    config, compiled at XLA's default optimisation as users compile (``optimised``; the suite's
+    level 0 would make 30 epochs several times slower); returns its info."""
+    r = cli("train-classifier", f"--config={REPO}/experiments/quickstart.py", f"--config.data.prepared={folder}",
+            *overrides, env=subprocess_env() if optimised else None, timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+def pack_judge(folder: Path, out: Path) -> None:
+    """The classifier saved in ``folder`` -> one .npz (parameters by path, ``info.json`` as text)."""
+    clf = classifier.load(folder)
+    flat = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(clf.params), sep="/")
+    info = (folder / "classifier" / "info.json").read_text()
+    np.savez_compressed(out, **{"params/" + k: np.asarray(v) for k, v in flat.items()}, info=np.array(info))
+
+
+def unpack_judge(npz: Path, folder: Path) -> None:
+    """Install the packed classifier next to the prepared data in ``folder``, as training would."""
+    import orbax.checkpoint as ocp
+
+    f = np.load(npz)
+    info = json.loads(str(f["info"]))
+    fingerprint = data.read_manifest(folder)["fingerprint"]
+    assert info["manifest_fingerprint"] == fingerprint, (
+        f"{npz.name} was trained on other prepared data: run `python tests/test_calibration.py` to train it again")
+    params = flax.traverse_util.unflatten_dict({k[len("params/"):]: f[k] for k in f.files if k.startswith("params/")},
+                                               sep="/")
+    (folder / "classifier").mkdir(exist_ok=True)
+    with ocp.StandardCheckpointer() as c:
+        c.save((folder / "classifier" / "params").absolute(), params, force=True)
+    (folder / "classifier" / "info.json").write_text(json.dumps(info, indent=1))
 
 
 @pytest.fixture(scope="module")
 def judge(prepared, tmp_path_factory):
-    """A Reference with the default classifier (30 epochs, "not a word" class) on a copy of the
-    data, trained by the CLI as a user would, compiled at XLA's default optimisation (the suite's
-    level 0 would make its 30 epochs several times slower)."""
+    """A Reference with the fixture's 30-epoch classifier ("not a word" class) on a copy of the data."""
     folder = tmp_path_factory.mktemp("judge") / "fsdd_zero_one"
     shutil.copytree(prepared, folder, ignore=shutil.ignore_patterns("classifier"))
-    r = cli("train-classifier", f"--config={REPO}/experiments/quickstart.py", f"--config.data.prepared={folder}",
-            env=subprocess_env(), timeout=1200)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads(r.stdout.splitlines()[-1])["test_accuracy"] >= 0.97
+    unpack_judge(JUDGE, folder)
+    info = json.loads((folder / "classifier" / "info.json").read_text())
+    assert info["epochs"] == 30 and info["test_accuracy"] >= 0.97
     assert classifier.load(folder).classes == ["zero", "one", classifier.REJECT]
     return evaluate.Reference.build(folder)
+
+
+def test_train_classifier_writes_a_judge_that_loads_and_refuses_other_data(prepared, tmp_path):
+    """What made the fixture, shortened to one epoch: the CLI trains, saves and reports a judge."""
+    folder = tmp_path / "fsdd_zero_one"
+    shutil.copytree(prepared, folder, ignore=shutil.ignore_patterns("classifier"))
+    printed = train_judge(folder, "--config.classifier.epochs=1", optimised=False)
+    info = json.loads((folder / "classifier" / "info.json").read_text())
+    assert info["epochs"] == 1 and printed["test_accuracy"] == info["test_accuracy"]
+    assert printed["test_clips"] == len(np.load(folder / "test_labels.npy"))
+    assert set(info["test_negatives_rejected"]) and info["classes"] == ["zero", "one", classifier.REJECT]
+    clf = classifier.load(folder, words=["zero"], sample_rate=8000, length=4096)
+    assert clf.predict(np.zeros((3, 4096), np.float32)).shape == (3, 3)
+    with pytest.raises(ValueError, match="trained for"):
+        classifier.load(folder, sample_rate=16000)
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +127,13 @@ def test_a_wavegan_writing_shaped_noise_is_scored_as_noise(judge):
     r = evaluate.score(judge, audio, intended)
     assert r["speech_accuracy"] <= 0.10 and r["accuracy"] <= 0.2, r
     assert r["voiced_share"] < 0.1 * judge.real_voiced_share, r
+
+
+if __name__ == "__main__":  # train the judge again and rewrite fixtures/zero_one_judge.npz
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "fsdd_zero_one"
+        data.prepare("fsdd", data.BUNDLED, folder, words="zero,one", sample_rate=8000, length=4096)
+        info = train_judge(folder)
+        pack_judge(folder, JUDGE)
+        print(f"wrote {JUDGE}: test accuracy {info['test_accuracy']}, {JUDGE.stat().st_size} bytes")
+        sys.exit(0 if info["test_accuracy"] >= 0.97 else 1)

@@ -100,7 +100,6 @@ def _leaves(tree):
 @pytest.mark.parametrize("strategy,loss", list(itertools.product(conditioning.STRATEGIES, losses.LOSSES)))
 def test_every_strategy_and_loss_pair_trains_one_step(smoke_config, strategy, loss):
     smoke_config.conditioning, smoke_config.loss = strategy, loss
-    smoke_config.n_critic = 1  # half the graph to compile; several critic updates are tested in test_train
     run = train.Run(smoke_config)
     g0, d0 = _leaves(run.state.g_params), _leaves(run.state.d_params)
     metrics = {k: float(v) for k, v in run.step().items()}
