@@ -91,6 +91,7 @@ def get_config() -> ml_collections.ConfigDict:
     # (losses.periodicity_distance), read above periodicity_highpass_hz; 0 = off
     c.periodicity_match = 0.0
     c.periodicity_highpass_hz = 1000.0
+    c.periodicity_loud_share = 0.25  # the share of each clip's loudest frames matched (its vowel cores)
     # band edges in Hz ("0,1000,2000,4000"): the term then matches each band's periodicity at the
     # full band's pitch lag, summed over the bands (periodicity_highpass_hz unused); "" = one band
     c.periodicity_bands = ""

@@ -25,8 +25,11 @@ def test_two_processes_train_like_one_and_only_process_0_writes(smoke_config, pr
     smoke_config.data.prepared = str(data)
     classifier.train_classifier(smoke_config)
     smoke_config.num_steps, smoke_config.checkpoint_every, smoke_config.eval_every = 3, 3, 3
+    # two D updates per step, as the test was set up with: with one, the two layouts' sums differ
+    # enough to move a parameter by 1.5e-5 (a near-zero gradient's Adam step)
+    smoke_config.n_critic = 2
     overrides = [f"--config.data.prepared={data}", "--config.num_steps=3", "--config.checkpoint_every=3",
-                 "--config.eval_every=3"]
+                 "--config.eval_every=3", "--config.n_critic=2"]
     port = free_port()
     env = subprocess_env()  # one CPU device per process
     train_cmd = [sys.executable, "-m", "wavegan_jax", "train", "--config=experiments/quickstart.py:classic,smoke", *overrides]

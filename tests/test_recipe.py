@@ -257,6 +257,25 @@ def test_periodicity_distance_tells_a_buzz_from_noise_above_1khz(smoke_config):
     smoke_config.periodicity_match = -1.0
     with pytest.raises(ValueError, match="periodicity_match=-1.0.*give a weight >= 0"):
         train.Run(smoke_config)
+    smoke_config.periodicity_match, smoke_config.periodicity_loud_share = 1.0, 0.0
+    with pytest.raises(ValueError, match=r"periodicity_loud_share=0.0: .*in \(0, 1\]"):
+        train.Run(smoke_config)
+
+
+def test_periodicity_loud_share_decides_which_frames_are_matched():
+    """Two clips alike in their loud half (a buzz) and apart in their quiet half (a quieter buzz
+    against noise): the distance over the loudest quarter of frames is ~0, over all of them large."""
+    sr, n = 8000, 4096
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(1)
+    buzz = sum(np.cos(2 * np.pi * 125 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 30)) / 10
+    loud = np.arange(n) < n // 2
+    a = np.where(loud, buzz, 0.2 * buzz)
+    b = np.where(loud, buzz, 0.2 * rng.standard_normal(n))
+    pa, pb = (models.frame_periodicity(jnp.asarray(x[None].astype(np.float32)), sr) for x in (a, b))
+    core = float(losses.periodicity_distance(pa, pb, loud_share=0.25))
+    whole = float(losses.periodicity_distance(pa, pb, loud_share=1.0))
+    assert core < 0.05 and whole > 0.2, (core, whole)
 
 
 def test_band_periodicity_hears_noise_filled_upper_harmonics(smoke_config):
