@@ -276,6 +276,11 @@ def test_periodicity_loud_share_decides_which_frames_are_matched():
     core = float(losses.periodicity_distance(pa, pb, loud_share=0.25))
     whole = float(losses.periodicity_distance(pa, pb, loud_share=1.0))
     assert core < 0.05 and whole > 0.2, (core, whole)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import voicing  # its table of voicing by level within the clip: voiced loud half, unvoiced quiet half
+
+    quarters = voicing.by_rank(np.stack([b, b]), sr)
+    assert quarters[0] > 0.9 and quarters[1] > 0.8 and quarters[2] < 0.2 and quarters[3] < 0.1, quarters
 
 
 def test_band_periodicity_hears_noise_filled_upper_harmonics(smoke_config):
