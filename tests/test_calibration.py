@@ -44,8 +44,6 @@ def pack_judge(folder: Path, out: Path) -> None:
 
 def unpack_judge(npz: Path, folder: Path) -> None:
     """Install the packed classifier next to the prepared data in ``folder``, as training would."""
-    import orbax.checkpoint as ocp
-
     f = np.load(npz)
     info = json.loads(str(f["info"]))
     fingerprint = data.read_manifest(folder)["fingerprint"]
@@ -53,10 +51,7 @@ def unpack_judge(npz: Path, folder: Path) -> None:
         f"{npz.name} was trained on other prepared data: run `python tests/test_calibration.py` to train it again")
     params = flax.traverse_util.unflatten_dict({k[len("params/"):]: f[k] for k in f.files if k.startswith("params/")},
                                                sep="/")
-    (folder / "classifier").mkdir(exist_ok=True)
-    with ocp.StandardCheckpointer() as c:
-        c.save((folder / "classifier" / "params").absolute(), params, force=True)
-    (folder / "classifier" / "info.json").write_text(json.dumps(info, indent=1))
+    classifier.save(folder, params, info)
 
 
 @pytest.fixture(scope="module")

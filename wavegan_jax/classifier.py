@@ -152,12 +152,18 @@ def train_classifier(config) -> dict:
                 test_accuracy_per_word=per_word,
                 test_not_a_word_share=float((pred == len(words)).mean()) if len(test_labels) else None,
                 test_negatives_rejected=rejected)
-    ckpt = (prepared / "classifier" / "params").absolute()
-    with ocp.StandardCheckpointer() as c:
-        c.save(ckpt, params, force=True)
-    _info_path(prepared).write_text(json.dumps(info, indent=1))
-    log.info("classifier saved in %s: test accuracy %s", ckpt.parent, info["test_accuracy"])
+    save(prepared, params, info)
+    log.info("classifier saved in %s: test accuracy %s", _info_path(prepared).parent, info["test_accuracy"])
     return info
+
+
+def save(prepared: str | Path, params, info: dict) -> None:
+    """Write a classifier's parameters (orbax) and ``info`` to ``PREPARED/classifier/``, where ``load`` reads them."""
+    folder = _info_path(prepared).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with ocp.StandardCheckpointer() as c:
+        c.save((folder / "params").absolute(), params, force=True)
+    _info_path(prepared).write_text(json.dumps(info, indent=1))
 
 
 class Classifier:
