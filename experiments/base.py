@@ -92,6 +92,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.periodicity_match = 0.0
     c.periodicity_highpass_hz = 1000.0
     c.periodicity_loud_share = 0.25  # the share of each clip's loudest frames matched (its vowel cores)
+    # split those frames by level rank into this many groups, each matched on its own (1 = one pool)
+    c.periodicity_level_groups = 1
     # band edges in Hz ("0,1000,2000,4000"): the term then matches each band's periodicity at the
     # full band's pitch lag, summed over the bands (periodicity_highpass_hz unused); "" = one band
     c.periodicity_bands = ""

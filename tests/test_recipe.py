@@ -283,6 +283,29 @@ def test_periodicity_loud_share_decides_which_frames_are_matched():
     assert quarters[0] > 0.9 and quarters[1] > 0.8 and quarters[2] < 0.2 and quarters[3] < 0.1, quarters
 
 
+def test_periodicity_level_groups_match_each_level_on_its_own(smoke_config):
+    """Clip a: a loud buzz then quiet noise; clip b: loud noise then a quiet buzz. Pooled over all
+    frames both are half periodic, so the distance is ~0; split into two level groups, the loud
+    half of a (periodic) meets the loud half of b (noise) and the distance is large. One group is
+    the pooled distance; a group count above the frames matched is refused in one line."""
+    sr, n = 8000, 4096
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(2)
+    buzz = sum(np.cos(2 * np.pi * 125 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 30)) / 10
+    noise = 0.3 * rng.standard_normal(n)
+    first = np.arange(n) < n // 2
+    a = np.where(first, buzz, 0.1 * noise)
+    b = np.where(first, noise, 0.1 * buzz)
+    pa, pb = (models.frame_periodicity(jnp.asarray(x[None].astype(np.float32)), sr) for x in (a, b))
+    pooled = float(losses.periodicity_distance(pa, pb, loud_share=1.0))
+    grouped = float(losses.periodicity_distance(pa, pb, loud_share=1.0, level_groups=2))
+    assert pooled < 0.1 and grouped > 0.4, (pooled, grouped)
+    assert float(losses.periodicity_distance(pa, pb, 0.5, 1)) == float(losses.periodicity_distance(pa, pb, 0.5))
+    smoke_config.update({"periodicity_match": 1.0, "periodicity_loud_share": 0.25, "periodicity_level_groups": 99})
+    with pytest.raises(ValueError, match=r"periodicity_level_groups=99: give 1 .* up to the 16 frames"):
+        train.Run(smoke_config)
+
+
 def test_band_periodicity_hears_noise_filled_upper_harmonics(smoke_config):
     """With ``bands`` each band's periodicity is read at the full band's pitch lag: a 125 Hz buzz is
     periodic in all three bands; the same buzz below 1 kHz with noise above it, which the full band

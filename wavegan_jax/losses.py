@@ -140,20 +140,27 @@ def weights(config, head: str) -> dict[str, dict[str, float]]:
 
 
 def periodicity_distance(fake: tuple[jax.Array, jax.Array], real: tuple[jax.Array, jax.Array],
-                         loud_share: float = 0.25) -> jax.Array:
+                         loud_share: float = 0.25, level_groups: int = 1) -> jax.Array:
     """The 1-D Wasserstein distance between the periodicities of the loudest frames of generated
     and real clips: each is ``models.frame_periodicity``'s (periodicity [B, T] or, one per band,
     [B, T, N], level [B, T]); per clip the ``loud_share`` loudest frames (a word's vowel cores) are
     kept, and the mean absolute difference of the two sorted samples [B x k] is returned (a scalar,
     summed over the N bands; no gradient to the real side). Matching the distribution, not a mean,
     leaves no reward for making every frame periodic: it is 0 when G's loud frames are as periodic
-    as the speakers', in the same proportions."""
+    as the speakers', in the same proportions.
+
+    With ``level_groups`` G > 1 the kept frames are split by their level rank within the clip into
+    G equal groups (loudest first; k // G frames each, the quietest k mod G dropped), each group's
+    distribution [B x k // G] is matched on its own, and the G distances are averaged: G cannot buy
+    the match by moving voicing from its loudest frames into quieter ones."""
     def loud(p, level):
         p = p if p.ndim == 3 else p[..., None]  # [B, T, N]
         k = max(1, int(round(loud_share * p.shape[1])))
-        idx = jnp.argsort(level, axis=1)[:, -k:, None]
-        return jnp.sort(jnp.take_along_axis(p, idx, axis=1).reshape(-1, p.shape[-1]), axis=0)  # [B k, N]
-    return jnp.sum(jnp.mean(jnp.abs(loud(*fake) - jax.lax.stop_gradient(loud(*real))), axis=0))
+        per = max(1, k // level_groups)
+        idx = jnp.argsort(level, axis=1)[:, ::-1][:, :per * level_groups, None]  # loudest first
+        x = jnp.take_along_axis(p, idx, axis=1).reshape(p.shape[0], level_groups, per, p.shape[-1])
+        return jnp.sort(x.transpose(1, 0, 2, 3).reshape(level_groups, -1, p.shape[-1]), axis=1)  # [G, B per, N]
+    return jnp.sum(jnp.mean(jnp.abs(loud(*fake) - jax.lax.stop_gradient(loud(*real))), axis=(0, 1)))
 
 
 def _weighted_sum(terms: dict, w: dict, order) -> jax.Array:

@@ -166,6 +166,11 @@ def check_config(config, num_devices: int) -> None:
     if not 0 < config.get("periodicity_loud_share", 0.25) <= 1:
         raise ValueError(f"periodicity_loud_share={config.periodicity_loud_share}: give the share of each clip's "
                          f"loudest frames to match, in (0, 1], e.g. 0.25")
+    frames = 1 + config.model.length // models.HOP
+    kept = max(1, round(config.get("periodicity_loud_share", 0.25) * frames))
+    if not 1 <= config.get("periodicity_level_groups", 1) <= kept:
+        raise ValueError(f"periodicity_level_groups={config.periodicity_level_groups}: give 1 (all matched frames "
+                         f"as one) up to the {kept} frames matched per clip, e.g. 4")
     if not (0 <= config.replay <= 1 and 0 < config.replay_write <= 1 and config.replay_slots >= 1):
         raise ValueError(f"replay={config.replay} must be in [0, 1], replay_write={config.replay_write} "
                          f"in (0, 1] and replay_slots={config.replay_slots} >= 1")
@@ -334,6 +339,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     w_consistency, w_periodicity = w_g["consistency"], w_g["periodicity"]
     sr, highpass = config.data.sample_rate, config.get("periodicity_highpass_hz", 0.0)
     bands, loud_share = periodicity_bands(config), config.get("periodicity_loud_share", 0.25)
+    level_groups = config.get("periodicity_level_groups", 1)
 
     def g_apply(params, z, labels, step, **kw):  # G, with the fading postfilter's gain when it has one
         gain = postfilter_gain(config, step)
@@ -389,7 +395,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
             if w_periodicity:  # G's loudest frames as periodic as the real batch's (above periodicity_highpass_hz, or per band)
                 m["periodicity_distance"] = losses.periodicity_distance(
                     models.frame_periodicity(clean, sr, highpass, bands=bands),
-                    models.frame_periodicity(real, sr, highpass, bands=bands), loud_share)
+                    models.frame_periodicity(real, sr, highpass, bands=bands), loud_share, level_groups)
                 total = total + w_periodicity * m["periodicity_distance"]
             return total, m
 
