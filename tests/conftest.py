@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from wavegan_jax import data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+JUDGE = Path(__file__).parent / "fixtures" / "zero_one_judge.npz"  # fixtures/README.md
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,33 @@ def prepared(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prepared") / "fsdd_zero_one"
     data.prepare("fsdd", data.BUNDLED, out, words="zero,one", sample_rate=8000, length=4096)
     return out
+
+
+def unpack_judge(npz: Path, folder: Path) -> None:
+    """Install the packed classifier next to the prepared data in ``folder``, as training would."""
+    import flax
+    import numpy as np
+
+    from wavegan_jax import classifier
+
+    f = np.load(npz)
+    info = json.loads(str(f["info"]))
+    fingerprint = data.read_manifest(folder)["fingerprint"]
+    assert info["manifest_fingerprint"] == fingerprint, (
+        f"{npz.name} was trained on other prepared data: run `python tests/test_calibration.py` to train it again")
+    params = flax.traverse_util.unflatten_dict({k[len("params/"):]: f[k] for k in f.files if k.startswith("params/")},
+                                               sep="/")
+    classifier.save(folder, params, info)
+
+
+@pytest.fixture(scope="session")
+def judged(prepared, tmp_path_factory) -> Path:
+    """A copy of ``prepared`` with the fixture's 30-epoch zero/one judge installed as its classifier
+    (what training would use to evaluate), without training one in the suite. Read it, don't write."""
+    folder = tmp_path_factory.mktemp("judged") / "fsdd_zero_one"
+    shutil.copytree(prepared, folder, ignore=shutil.ignore_patterns("classifier"))
+    unpack_judge(JUDGE, folder)
+    return folder
 
 
 @pytest.fixture
@@ -65,6 +94,13 @@ def shared_data(*parts) -> Path:
 def _cwd_repo(monkeypatch):
     monkeypatch.chdir(REPO)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked ``heavy`` (a minute or more of one worker) run first, in collection order, and
+    the many short ones after them: the two workers then run out of tests within seconds of each
+    other instead of one idling while the other finishes a long test at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
 
 
 def pytest_unconfigure(config):

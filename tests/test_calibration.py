@@ -16,12 +16,11 @@ import flax
 import numpy as np
 import pytest
 
-from conftest import REPO, subprocess_env
+from conftest import JUDGE, REPO, subprocess_env
 from test_cli import cli
 from wavegan_jax import classifier, data, evaluate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "quickstart_step1000.npz"
-JUDGE = Path(__file__).parent / "fixtures" / "zero_one_judge.npz"
 
 
 def train_judge(folder: Path, *overrides: str, optimised: bool = True) -> dict:
@@ -42,28 +41,13 @@ def pack_judge(folder: Path, out: Path) -> None:
     np.savez_compressed(out, **{"params/" + k: np.asarray(v) for k, v in flat.items()}, info=np.array(info))
 
 
-def unpack_judge(npz: Path, folder: Path) -> None:
-    """Install the packed classifier next to the prepared data in ``folder``, as training would."""
-    f = np.load(npz)
-    info = json.loads(str(f["info"]))
-    fingerprint = data.read_manifest(folder)["fingerprint"]
-    assert info["manifest_fingerprint"] == fingerprint, (
-        f"{npz.name} was trained on other prepared data: run `python tests/test_calibration.py` to train it again")
-    params = flax.traverse_util.unflatten_dict({k[len("params/"):]: f[k] for k in f.files if k.startswith("params/")},
-                                               sep="/")
-    classifier.save(folder, params, info)
-
-
 @pytest.fixture(scope="module")
-def judge(prepared, tmp_path_factory):
+def judge(judged):
     """A Reference with the fixture's 30-epoch classifier ("not a word" class) on a copy of the data."""
-    folder = tmp_path_factory.mktemp("judge") / "fsdd_zero_one"
-    shutil.copytree(prepared, folder, ignore=shutil.ignore_patterns("classifier"))
-    unpack_judge(JUDGE, folder)
-    info = json.loads((folder / "classifier" / "info.json").read_text())
+    info = json.loads((judged / "classifier" / "info.json").read_text())
     assert info["epochs"] == 30 and info["test_accuracy"] >= 0.97
-    assert classifier.load(folder).classes == ["zero", "one", classifier.REJECT]
-    return evaluate.Reference.build(folder)
+    assert classifier.load(judged).classes == ["zero", "one", classifier.REJECT]
+    return evaluate.Reference.build(judged)
 
 
 def test_train_classifier_writes_a_judge_that_loads_and_refuses_other_data(prepared, tmp_path):

@@ -43,6 +43,7 @@ def test_prepare_command_then_no_op(tmp_path):
     assert bad.returncode == 2 and "this source has: zero, one" in bad.stderr
 
 
+@pytest.mark.heavy
 def test_train_command_end_to_end(prepared, tmp_path):
     r = cli("train", "--config=experiments/quickstart.py:smoke", f"--workdir={tmp_path}",
             f"--config.data.prepared={prepared}")

@@ -110,6 +110,7 @@ def test_evaluate_reproduces_the_training_time_evaluation(trained_run):
         assert raw[k] == pytest.approx(last[f"raw/{k}"], abs=1e-6), k
 
 
+@pytest.mark.heavy
 def test_evaluate_and_report_right_after_training_from_any_directory(prepared, tmp_path):
     """A fresh run without a classifier: `evaluate` trains one on demand, and finds the run's data
     from another current directory."""

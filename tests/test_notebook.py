@@ -3,6 +3,7 @@ import os
 import time
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from conftest import REPO
@@ -16,6 +17,7 @@ def test_notebook_is_stored_without_outputs():
     assert code and all(c.outputs == [] and c.execution_count is None for c in code)
 
 
+@pytest.mark.heavy
 def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("WAVEGAN_NOTEBOOK_SMOKE", "1")
     monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))

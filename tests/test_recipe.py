@@ -670,6 +670,7 @@ def test_argmax_pitch_uses_one_comb_forward_and_the_softmax_gradient_backward(sm
         models.build(smoke_config, 2)
 
 
+@pytest.mark.heavy
 def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smoke_config, capsys):
     """``models.stft_inconsistency`` is ~0 for a real clip's STFT and large for random frames;
     with ``consistency`` > 0 the train step reports it and minimising it alone lowers it; a
@@ -717,6 +718,7 @@ def test_consistency_measures_the_istft_null_space_and_g_learns_to_leave_it(smok
         train.Run(smoke_config)
 
 
+@pytest.mark.heavy
 def test_istft_generator_trains_and_follows_the_label(smoke_config):
     smoke_config.update({"conditioning": "acgan", "loss": "hinge", "r1_gamma": 1.0, "n_critic": 1,
                          "discriminators": "wave,stft", "feature_matching": 1.0})

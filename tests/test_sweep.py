@@ -29,6 +29,7 @@ def test_cell_config_sets_aliases_types_seed_and_steps(smoke_config):
         sweep.cell_config(smoke_config, sweep.cells({"batch_size": ["8.5"]})[0], 0, None)
 
 
+@pytest.mark.heavy
 def test_sweep_runs_every_cell_records_divergence_and_skips_finished_runs(smoke_config, tmp_path):
     smoke_config.num_steps, smoke_config.divergence.window = 2, 5000
     grid = sweep.parse_grid("divergence.threshold=0,1e-9")  # the second diverges at step 1

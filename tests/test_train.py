@@ -57,6 +57,7 @@ def test_stopped_and_resumed_run_equals_uninterrupted(smoke_config, tmp_path):
     assert (tmp_path / "split" / "samples" / "step_000004" / "zero_000.wav").exists()
 
 
+@pytest.mark.heavy
 def test_branch_from_another_run_carries_its_whole_state_and_clock(smoke_config, tmp_path):
     smoke_config.num_steps, smoke_config.checkpoint_every, smoke_config.sample_every = 4, 2, 100
     whole = train.train_and_evaluate(smoke_config, tmp_path / "whole")
@@ -208,6 +209,7 @@ TWO_DEVICES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.heavy
 def test_two_device_step_equals_one_device_step(prepared):
     """With the replay buffer on, which each device fills with every device's fakes: its first step
     replays nothing, the plain step (``test_replayed_fakes_reach_d_once_the_buffer_holds_some``), so
@@ -225,6 +227,7 @@ def _steps(config, n):
     return run
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("share", [False, True])
 def test_vmapped_seeds_equal_separate_runs(smoke_config, share):
     """num_seeds=3 trains seeds 5, 6, 7 in one vmapped step; member i equals the run of seed
