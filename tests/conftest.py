@@ -75,12 +75,13 @@ def smoke_config(prepared):
     return c
 
 
-def subprocess_env(devices: int | None = None) -> dict[str, str]:
-    """The environment for a test's subprocess that compares numerics across device layouts: XLA's
-    default optimisation and fusion (as users compile; reassociated sums at level 0 flip the sign of Adam's
-    step for a near-zero gradient), and ``devices`` CPU devices (one unless given)."""
-    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-             if "host_platform_device_count" not in f and not f.startswith(tuple(x.split("=")[0] for x in FAST_COMPILE))]
+def subprocess_env(devices: int | None = None, as_users: bool = True) -> dict[str, str]:
+    """The environment for a test's subprocess: ``devices`` CPU devices (one unless given), and
+    with ``as_users`` XLA's default optimisation and fusion, as users compile, for subprocesses that
+    compare numerics across device layouts (reassociated sums at level 0 flip the sign of Adam's
+    step for a near-zero gradient); else the suite's ``FAST_COMPILE``."""
+    drop = ("--xla_force_host_platform_device_count",) + (tuple(x.split("=")[0] for x in FAST_COMPILE) if as_users else ())
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(drop)]
     if devices:
         flags.append(f"--xla_force_host_platform_device_count={devices}")
     return dict(os.environ, XLA_FLAGS=" ".join(flags), JAX_PLATFORMS="cpu")

@@ -1,6 +1,5 @@
 """Two processes on 127.0.0.1 train one model (jax.distributed, Gloo collectives on CPU)."""
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 from wavegan_jax import checkpoints as ckpt
 from wavegan_jax import train
 
@@ -25,7 +24,7 @@ def test_two_processes_train_like_one_and_only_process_0_writes(smoke_config, ju
     """Two processes of one device each train like one process with two devices: the same mesh and
     the same global batch, so only where the two halves' gradients are summed differs (Gloo or
     in-process), and a sum of two is exact. That the two-device step equals the one-device step is
-    ``test_two_device_step_equals_one_device_step``; both compile as the suite does (level 0)."""
+    ``test_two_device_step_equals_one_device_step``; all three compile as the suite does."""
     smoke_config.data.prepared = str(judged)  # with a judge, so evaluation runs too
     smoke_config.num_steps, smoke_config.checkpoint_every, smoke_config.eval_every = 3, 3, 3
     overrides = [f"--config.data.prepared={judged}", "--config.num_steps=3", "--config.checkpoint_every=3",
@@ -34,12 +33,11 @@ def test_two_processes_train_like_one_and_only_process_0_writes(smoke_config, ju
     train_cmd = [sys.executable, "-m", "wavegan_jax", "train", "--config=experiments/quickstart.py:classic,smoke", *overrides]
     procs = [subprocess.Popen(
         [*train_cmd, f"--workdir={tmp_path / 'two'}", f"--coordinator=127.0.0.1:{port}",
-         "--num_processes=2", f"--process_id={i}"], cwd=REPO, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+         "--num_processes=2", f"--process_id={i}"], cwd=REPO, env=subprocess_env(as_users=False),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (0, 1)]
     # The reference: 1 process with 2 devices on the same global batch
-    two_devices = dict(os.environ, JAX_PLATFORMS="cpu",
-                       XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2")
-    procs.append(subprocess.Popen([*train_cmd, f"--workdir={tmp_path / 'one'}"], cwd=REPO, env=two_devices,
+    procs.append(subprocess.Popen([*train_cmd, f"--workdir={tmp_path / 'one'}"], cwd=REPO,
+                                  env=subprocess_env(devices=2, as_users=False),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outs = [p.communicate(timeout=600)[0] for p in procs]
     for i, (p, out) in enumerate(zip(procs, outs)):

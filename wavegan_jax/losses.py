@@ -139,6 +139,11 @@ def weights(config, head: str) -> dict[str, dict[str, float]]:
                   "periodicity": config.get("periodicity_match", 0.0)}}
 
 
+def matched_frames(loud_share: float, frames: int) -> int:
+    """How many of a clip's ``frames`` the periodicity term matches: its ``loud_share`` loudest, at least 1."""
+    return max(1, int(round(loud_share * frames)))
+
+
 def periodicity_distance(fake: tuple[jax.Array, jax.Array], real: tuple[jax.Array, jax.Array],
                          loud_share: float = 0.25, level_groups: int = 1) -> jax.Array:
     """The 1-D Wasserstein distance between the periodicities of the loudest frames of generated
@@ -155,8 +160,7 @@ def periodicity_distance(fake: tuple[jax.Array, jax.Array], real: tuple[jax.Arra
     the match by moving voicing from its loudest frames into quieter ones."""
     def loud(p, level):
         p = p if p.ndim == 3 else p[..., None]  # [B, T, N]
-        k = max(1, int(round(loud_share * p.shape[1])))
-        per = max(1, k // level_groups)
+        per = max(1, matched_frames(loud_share, p.shape[1]) // level_groups)
         idx = jnp.argsort(level, axis=1)[:, ::-1][:, :per * level_groups, None]  # loudest first
         x = jnp.take_along_axis(p, idx, axis=1).reshape(p.shape[0], level_groups, per, p.shape[-1])
         return jnp.sort(x.transpose(1, 0, 2, 3).reshape(level_groups, -1, p.shape[-1]), axis=1)  # [G, B per, N]

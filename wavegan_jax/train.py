@@ -167,7 +167,7 @@ def check_config(config, num_devices: int) -> None:
         raise ValueError(f"periodicity_loud_share={config.periodicity_loud_share}: give the share of each clip's "
                          f"loudest frames to match, in (0, 1], e.g. 0.25")
     frames = 1 + config.model.length // models.HOP
-    kept = max(1, round(config.get("periodicity_loud_share", 0.25) * frames))
+    kept = losses.matched_frames(config.get("periodicity_loud_share", 0.25), frames)
     if not 1 <= config.get("periodicity_level_groups", 1) <= kept:
         raise ValueError(f"periodicity_level_groups={config.periodicity_level_groups}: give 1 (all matched frames "
                          f"as one) up to the {kept} frames matched per clip, e.g. 4")
