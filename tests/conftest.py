@@ -16,10 +16,10 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # XLA CPU's fusion emitters 3.2x faster again (the classic smoke step's backend compile 18.3 ->
 # 5.8 s on one core of an AMD EPYC). Every test process compiles this way, subprocesses included,
 # except those that compare numerics across device layouts (``subprocess_env`` below).
-FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
-for _flag in FAST_COMPILE:
-    if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
+FAST_COMPILE = {"--xla_backend_optimization_level": "0", "--xla_cpu_use_fusion_emitters": "false"}
+for _name, _value in FAST_COMPILE.items():
+    if _name not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_name}={_value}".strip()
 
 import pytest  # noqa: E402
 
@@ -80,7 +80,7 @@ def subprocess_env(devices: int | None = None, as_users: bool = True) -> dict[st
     with ``as_users`` XLA's default optimisation and fusion, as users compile, for subprocesses that
     compare numerics across device layouts (reassociated sums at level 0 flip the sign of Adam's
     step for a near-zero gradient); else the suite's ``FAST_COMPILE``."""
-    drop = ("--xla_force_host_platform_device_count",) + (tuple(x.split("=")[0] for x in FAST_COMPILE) if as_users else ())
+    drop = ("--xla_force_host_platform_device_count", *(FAST_COMPILE if as_users else ()))
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(drop)]
     if devices:
         flags.append(f"--xla_force_host_platform_device_count={devices}")
