@@ -92,6 +92,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.periodicity_match = 0.0
     c.periodicity_highpass_hz = 1000.0
     c.periodicity_loud_share = 0.25  # the share of each clip's loudest frames matched (its vowel cores)
+    # from generator step periodicity_late_step on, match this share instead (0 = off: no change)
+    c.periodicity_late_share = 0.0
+    c.periodicity_late_step = 3000
     # split those frames by level rank into this many groups, each matched on its own (1 = one pool)
     c.periodicity_level_groups = 1
     # band edges in Hz ("0,1000,2000,4000"): the term then matches each band's periodicity at the

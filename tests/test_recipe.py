@@ -250,7 +250,8 @@ def test_periodicity_distance_tells_a_buzz_from_noise_above_1khz(smoke_config):
     assert np.isfinite(np.asarray(grad_fake)).all() and float(jnp.abs(grad_fake).max()) > 0
     assert float(jnp.abs(grad_real).max()) == 0
     smoke_config.update({"conditioning": "acgan", "loss": "hinge", "r1_gamma": 1.0, "n_critic": 1,
-                         "discriminators": "wave", "periodicity_match": 1.0})
+                         "discriminators": "wave", "periodicity_match": 1.0,
+                         "periodicity_late_share": 0.5, "periodicity_late_step": 1})  # both shares compiled
     run = train.Run(smoke_config)
     m = {k: float(v) for k, v in run.step().items()}
     assert 0 < m["periodicity_distance"] < 1 and all(np.isfinite(v) for v in m.values())
@@ -281,6 +282,30 @@ def test_periodicity_loud_share_decides_which_frames_are_matched():
 
     quarters = voicing.by_rank(np.stack([b, b]), sr)
     assert quarters[0] > 0.9 and quarters[1] > 0.8 and quarters[2] < 0.2 and quarters[3] < 0.1, quarters
+
+
+def test_periodicity_late_share_widens_the_matched_frames_from_its_step(smoke_config):
+    """The clips of the test above (alike in their loud half, apart in their quiet half): with the
+    quarter before step 100 and all frames from it on, the term is ~0 at step 99 and the whole
+    clip's distance at step 100; a share outside [0, 1] is refused in one line."""
+    sr, n = 8000, 4096
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(1)
+    buzz = sum(np.cos(2 * np.pi * 125 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 30)) / 10
+    loud = np.arange(n) < n // 2
+    a = np.where(loud, buzz, 0.2 * buzz)
+    b = np.where(loud, buzz, 0.2 * rng.standard_normal(n))
+    pa, pb = (models.frame_periodicity(jnp.asarray(x[None].astype(np.float32)), sr) for x in (a, b))
+    smoke_config.update({"periodicity_match": 1.0, "periodicity_loud_share": 0.25,
+                         "periodicity_late_share": 1.0, "periodicity_late_step": 100})
+    before, after = (float(train.periodicity_term(smoke_config, pa, pb, jnp.asarray(s))) for s in (99, 100))
+    assert before < 0.05 and after == pytest.approx(float(losses.periodicity_distance(pa, pb, 1.0)), rel=1e-6)
+    assert after > 0.2, (before, after)
+    smoke_config.periodicity_late_share = 0.0  # off: the quarter at every step
+    assert float(train.periodicity_term(smoke_config, pa, pb, jnp.asarray(100))) == pytest.approx(before, rel=1e-6)
+    smoke_config.periodicity_late_share = 1.5
+    with pytest.raises(ValueError, match=r"periodicity_late_share=1.5, periodicity_late_step=100: give a share"):
+        train.Run(smoke_config)
 
 
 def test_periodicity_level_groups_match_each_level_on_its_own(smoke_config):

@@ -166,8 +166,12 @@ def check_config(config, num_devices: int) -> None:
     if not 0 < config.get("periodicity_loud_share", 0.25) <= 1:
         raise ValueError(f"periodicity_loud_share={config.periodicity_loud_share}: give the share of each clip's "
                          f"loudest frames to match, in (0, 1], e.g. 0.25")
+    late_share, late_step = config.get("periodicity_late_share", 0.0), config.get("periodicity_late_step", 0)
+    if not (0 <= late_share <= 1 and late_step >= 0):
+        raise ValueError(f"periodicity_late_share={late_share}, periodicity_late_step={late_step}: give a share "
+                         f"in (0, 1] and a generator step >= 0 (e.g. 0.5 and 3000), or share 0 (off)")
     frames = 1 + config.model.length // models.HOP
-    kept = losses.matched_frames(config.get("periodicity_loud_share", 0.25), frames)
+    kept = min(losses.matched_frames(s, frames) for s in (config.get("periodicity_loud_share", 0.25), late_share) if s)
     if not 1 <= config.get("periodicity_level_groups", 1) <= kept:
         raise ValueError(f"periodicity_level_groups={config.periodicity_level_groups}: give 1 (all matched frames "
                          f"as one) up to the {kept} frames matched per clip, e.g. 4")
@@ -313,6 +317,20 @@ def periodicity_bands(config) -> tuple[float, ...]:
                      f"({config.data.sample_rate / 2:g}), e.g. '0,1000,2000,4000', or '' for one band")
 
 
+def periodicity_term(config, fake, real, step: jax.Array) -> jax.Array:
+    """G's periodicity distance (``losses.periodicity_distance``) between ``models.frame_periodicity``
+    readings of its clips and the real batch's, over each clip's ``periodicity_loud_share`` loudest
+    frames; from generator step ``periodicity_late_step`` on over ``periodicity_late_share`` of them
+    instead when that is > 0 (e.g. the quarter while the words arrive, then the half). A scalar."""
+    groups = config.get("periodicity_level_groups", 1)
+    early = losses.periodicity_distance(fake, real, config.get("periodicity_loud_share", 0.25), groups)
+    late_share = config.get("periodicity_late_share", 0.0)
+    if not late_share:
+        return early
+    late = losses.periodicity_distance(fake, real, late_share, groups)
+    return jnp.where(step >= config.get("periodicity_late_step", 0), late, early)
+
+
 def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classes: int):
     """Compiled ``step(state, batch) -> (state, metrics)``: ``n_critic`` D updates, then
     ``g_steps`` G updates, then the EMA update.
@@ -338,8 +356,7 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
     w_g = losses.weights(config, cond_lib.get(config.conditioning).head)["g"]
     w_consistency, w_periodicity = w_g["consistency"], w_g["periodicity"]
     sr, highpass = config.data.sample_rate, config.get("periodicity_highpass_hz", 0.0)
-    bands, loud_share = periodicity_bands(config), config.get("periodicity_loud_share", 0.25)
-    level_groups = config.get("periodicity_level_groups", 1)
+    bands = periodicity_bands(config)
 
     def g_apply(params, z, labels, step, **kw):  # G, with the fading postfilter's gain when it has one
         gain = postfilter_gain(config, step)
@@ -393,9 +410,9 @@ def make_train_step(config, G, Ds: dict, g_tx, d_tx, mesh, train_key, num_classe
                 m["inconsistency"], m["dropped_energy"] = (sown["intermediates"][k][0] for k in ("inconsistency", "dropped_energy"))
                 total = total + w_consistency * m["dropped_energy"]
             if w_periodicity:  # G's loudest frames as periodic as the real batch's (above periodicity_highpass_hz, or per band)
-                m["periodicity_distance"] = losses.periodicity_distance(
-                    models.frame_periodicity(clean, sr, highpass, bands=bands),
-                    models.frame_periodicity(real, sr, highpass, bands=bands), loud_share, level_groups)
+                m["periodicity_distance"] = periodicity_term(
+                    config, models.frame_periodicity(clean, sr, highpass, bands=bands),
+                    models.frame_periodicity(real, sr, highpass, bands=bands), step)
                 total = total + w_periodicity * m["periodicity_distance"]
             return total, m
 
