@@ -263,17 +263,23 @@ def test_periodicity_distance_tells_a_buzz_from_noise_above_1khz(smoke_config):
         train.Run(smoke_config)
 
 
-def test_periodicity_loud_share_decides_which_frames_are_matched():
-    """Two clips alike in their loud half (a buzz) and apart in their quiet half (a quieter buzz
-    against noise): the distance over the loudest quarter of frames is ~0, over all of them large."""
-    sr, n = 8000, 4096
+def _alike_when_loud(sr=8000, n=4096):
+    """Clips a, b [n]: the same buzz in their loud first half; in their quiet second half a quieter
+    buzz against noise. Returns (a, b) and their ``models.frame_periodicity`` readings (pa, pb)."""
     t = np.arange(n) / sr
     rng = np.random.default_rng(1)
     buzz = sum(np.cos(2 * np.pi * 125 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 30)) / 10
     loud = np.arange(n) < n // 2
     a = np.where(loud, buzz, 0.2 * buzz)
     b = np.where(loud, buzz, 0.2 * rng.standard_normal(n))
-    pa, pb = (models.frame_periodicity(jnp.asarray(x[None].astype(np.float32)), sr) for x in (a, b))
+    return (a, b), tuple(models.frame_periodicity(jnp.asarray(x[None].astype(np.float32)), sr) for x in (a, b))
+
+
+def test_periodicity_loud_share_decides_which_frames_are_matched():
+    """Two clips alike in their loud half (a buzz) and apart in their quiet half (a quieter buzz
+    against noise): the distance over the loudest quarter of frames is ~0, over all of them large."""
+    sr = 8000
+    (a, b), (pa, pb) = _alike_when_loud(sr)
     core = float(losses.periodicity_distance(pa, pb, loud_share=0.25))
     whole = float(losses.periodicity_distance(pa, pb, loud_share=1.0))
     assert core < 0.05 and whole > 0.2, (core, whole)
@@ -288,14 +294,7 @@ def test_periodicity_late_share_widens_the_matched_frames_from_its_step(smoke_co
     """The clips of the test above (alike in their loud half, apart in their quiet half): with the
     quarter before step 100 and all frames from it on, the term is ~0 at step 99 and the whole
     clip's distance at step 100; a share outside [0, 1] is refused in one line."""
-    sr, n = 8000, 4096
-    t = np.arange(n) / sr
-    rng = np.random.default_rng(1)
-    buzz = sum(np.cos(2 * np.pi * 125 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 30)) / 10
-    loud = np.arange(n) < n // 2
-    a = np.where(loud, buzz, 0.2 * buzz)
-    b = np.where(loud, buzz, 0.2 * rng.standard_normal(n))
-    pa, pb = (models.frame_periodicity(jnp.asarray(x[None].astype(np.float32)), sr) for x in (a, b))
+    _, (pa, pb) = _alike_when_loud()
     smoke_config.update({"periodicity_match": 1.0, "periodicity_loud_share": 0.25,
                          "periodicity_late_share": 1.0, "periodicity_late_step": 100})
     before, after = (float(train.periodicity_term(smoke_config, pa, pb, jnp.asarray(s))) for s in (99, 100))
