@@ -42,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.generator = "wave"  # wave (WaveGAN's upsampling G) | istft (G writes STFT frames)
     c.model.istft_channels = 128  # istft G: channels at the frame rate (length / 64 frames)
     c.model.istft_blocks = 2  # istft G: residual blocks at the frame rate
-    c.model.istft_phase = "absolute"  # istft G writes each frame's phase | "if": its advance per frame | "magnitude": none (a phase vocoder's, from its magnitudes) | "hybrid": the vocoder's plus G's correction
+    c.model.istft_phase = "absolute"  # istft G writes each frame's phase | "demod": the same, against the clip's time origin | "if": its advance per frame | "magnitude": none (a phase vocoder's, from its magnitudes) | "hybrid": the vocoder's plus G's correction
     c.model.istft_fft = 256  # istft G: frame size (hop 64); 512 resolves a 100 Hz voice's harmonics at 8 kHz
     c.model.istft_harmonics = 0  # istft G: K > 0 adds a harmonic source (pitch + K harmonics per frame)
     c.model.istft_source = "add"  # with istft_harmonics: add the sinusoids | "filter": G's frames filter them

@@ -52,7 +52,9 @@ at the frame rate instead of 2; 0.85x the steps per minute), cep (a D
 that reads each 64 ms frame's real cepstrum, the ripple of its log spectrum: harmonics that wash
 into noise above 1 kHz lose it; for voicing), speakers (G and D conditioned on (word, speaker)
 pairs, ``data.per_speaker``: 50 classes, each one voice instead of a mix of five; generated clips
-take the speakers in turn; for voicing).
+take the speakers in turn; for voicing), demod (the istft G's phases read against the clip's time
+origin, ``models.bin_advance``, not each frame's start: a steady partial is one constant output;
+for voicing).
 Data: ten FSDD digits of the five speakers in ../shared/data/fsdd, 4096 samples at
 8 kHz (0.51 s: FSDD's digits are 0.2-0.8 s long, and the energy-centred crop keeps the word),
 model d=16, batch 32; evaluated every 5 minutes of training time.
@@ -73,6 +75,7 @@ COMPONENTS = {
     "replay": lambda c: c.update({"replay": 0.25}),
     "period": lambda c: c.update({"discriminators": c.discriminators + ",period"}),
     "if": lambda c: c.model.update({"istft_phase": "if"}),
+    "demod": lambda c: c.model.update({"istft_phase": "demod"}),
     "vocoder": lambda c: c.model.update({"istft_phase": "magnitude"}),
     "acf": lambda c: c.update({"discriminators": c.discriminators + ",acf"}),
     "cep": lambda c: c.update({"discriminators": c.discriminators + ",cep"}),

@@ -530,6 +530,26 @@ def test_phase_from_if_keeps_a_sinusoid_in_phase_across_frames():
     assert np.abs(flat).max() < 0.01 * peak
 
 
+def test_bin_advance_reads_a_constant_phase_as_a_steady_sinusoid():
+    """Against the clip's time origin (``bin_advance`` added), one constant phase in bin 3 (3 x
+    31.25 Hz: three quarters of a turn per hop, not a whole one) is a steady cosine of that bin's
+    frequency inside the clip, where read against each frame's start the same constant phase puts
+    overlapping frames a quarter or a half turn apart and their overlap-add keeps half of it."""
+    n, hop, t = models.ISTFT_FFT, models.HOP, 4096 // models.HOP
+    adv = models.bin_advance(t, n, hop)
+    assert adv.shape == (t, n // 2 + 1) and adv.min() >= 0 and adv.max() < 2 * np.pi
+    np.testing.assert_allclose(adv[:3, 3], [np.pi, 0.5 * np.pi, 0.0])  # 3/4 turn per frame, wrapped
+    logmag = np.full((1, t, n // 2 + 1), -30.0, np.float32)
+    logmag[..., 3] = np.log(n / 2 * 0.5)
+    const = jnp.full((1, t, n // 2 + 1), 0.3)
+    y = np.asarray(models.istft(jnp.asarray(logmag), const + adv, n, hop))[0, 192:-192]
+    np.testing.assert_allclose(y[n:], y[:-n], atol=1e-4)  # 3 periods in 256 samples
+    s = np.arange(4096)[192:-192]
+    np.testing.assert_allclose(y, 2 / 3 * np.cos(2 * np.pi * 3 * s / n + 0.3), atol=1e-3)
+    local = np.asarray(models.istft(jnp.asarray(logmag), const, n, hop))[0, 192:-192]
+    assert np.abs(local).max() < 0.55 * np.abs(y).max()
+
+
 def test_phase_from_magnitude_turns_a_lobe_at_its_sinusoids_frequency():
     """A 1234 Hz sinusoid (bin 39.49 of 256 at 8 kHz): every bin of its lobe reads 39.49 bins
     (nearest peak, parabola-refined), and its magnitudes with the derived phases give the same
@@ -765,6 +785,13 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
     G, _ = models.build(smoke_config, 2)
     c = G.apply(run.state.g_params, z, jnp.array([0, 0]))  # same parameters, another phase reading
     assert c.shape == a.shape and np.isfinite(c).all() and not np.allclose(a, c)
+    smoke_config.model.istft_phase = "demod"  # the same outputs against the clip's time origin
+    G, _ = models.build(smoke_config, 2)
+    dm = G.init(jax.random.key(3), z, jnp.array([0, 0]))
+    bins = smoke_config.model.istft_fft // 2 + 1
+    assert np.ptp(np.asarray(dm["params"]["frames"]["bias"][bins:])) > 1.0  # random phases: no click train
+    assert not np.allclose(G.apply(run.state.g_params, z, jnp.array([0, 0])), a)
+    smoke_config.model.istft_phase = "if"
     smoke_config.model.istft_if_scale = 1.0
     G, _ = models.build(smoke_config, 2)
     d = G.apply(run.state.g_params, z, jnp.array([0, 0]))  # the increments' scale reaches the phase
@@ -835,7 +862,7 @@ def test_istft_generator_trains_and_follows_the_label(smoke_config):
         models.build(smoke_config, 2)
     smoke_config.model.istft_harmonics = 0
     smoke_config.model.istft_phase = "gansynth"
-    with pytest.raises(ValueError, match="known: absolute, if, magnitude"):
+    with pytest.raises(ValueError, match="known: absolute, demod, if, magnitude"):
         models.build(smoke_config, 2)
     smoke_config.model.update({"generator": "wavenet", "istft_phase": "if"})
     with pytest.raises(ValueError, match="known: wave, istft"):
